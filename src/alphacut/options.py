@@ -1,0 +1,239 @@
+"""Typed option objects and the one table of user-facing settings.
+
+`RemoveOptions` says what to produce, `RuntimeOptions` how ONNX Runtime runs and
+`Limits` what input is accepted. Each `RemoveOptions` field carries its CLI flag,
+its rembg-compatible short names and its help text in the field metadata;
+`SETTINGS` is read from there, so the CLI, the server and the docs cannot drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import OptionsError
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "SETTINGS",
+    "Limits",
+    "OutputFormat",
+    "RemoveOptions",
+    "RuntimeOptions",
+    "Setting",
+    "parse_color",
+]
+
+OutputFormat = Literal["png", "webp", "jpeg"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("png", "webp", "jpeg")
+RGBA = tuple[int, int, int, int]
+
+#: Just under Pillow's own decompression-bomb warning (89.5 megapixels), so a
+#: default run never sees that warning; 80 MP covers every common camera.
+DEFAULT_MAX_PIXELS = 80_000_000
+
+
+def _setting(default: Any, help: str, *, aliases: tuple[str, ...] = (), cli: str | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "aliases": aliases, "cli": cli})
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoveOptions:
+    """What one removal produces. Unknown names are a TypeError; bad values an OptionsError."""
+
+    only_mask: bool = _setting(False, "Return the mask (grayscale, 0..255) instead of a cutout.", aliases=("om",))
+    alpha_matting: bool = _setting(
+        False, "Refine soft edges with closed-form alpha matting (needs alphacut[matting]).", aliases=("a",)
+    )
+    alpha_matting_foreground_threshold: int = _setting(
+        240, "Mask values above this (0..255) are certain foreground for matting.", aliases=("af",)
+    )
+    alpha_matting_background_threshold: int = _setting(
+        10, "Mask values below this (0..255) are certain background for matting.", aliases=("ab",)
+    )
+    alpha_matting_erode_size: int = _setting(
+        10, "Erosion size in pixels applied to the matting trimap.", aliases=("ae",)
+    )
+    post_process_mask: bool = _setting(
+        False, "Smooth the mask edge with an opening, a blur and a threshold.", aliases=("ppm",)
+    )
+    bgcolor: RGBA | None = _setting(
+        None, "Put the subject on this colour: R,G,B[,A] (0..255 each) or #RRGGBB[AA].", aliases=("bgc",)
+    )
+    background_image: Path | None = _setting(
+        None, "Put the subject on this image, scaled to cover the output."
+    )
+    output_format: OutputFormat = _setting(
+        "png", "Encoding for bytes and files: png, webp or jpeg (jpeg has no alpha).", cli="--format",
+        aliases=("format",),
+    )
+    png_compress_level: int = _setting(6, "PNG zlib level 0..9: lower is faster, larger.")
+    quality: int = _setting(95, "JPEG/WebP quality 1..100.")
+    keep_icc_profile: bool = _setting(True, "Copy the input's ICC colour profile to the output.")
+
+    def __post_init__(self) -> None:
+        for name in (
+            "alpha_matting_foreground_threshold",
+            "alpha_matting_background_threshold",
+        ):
+            _check_range(name, getattr(self, name), 0, 255)
+        _check_range("alpha_matting_erode_size", self.alpha_matting_erode_size, 0, 1000)
+        _check_range("png_compress_level", self.png_compress_level, 0, 9)
+        _check_range("quality", self.quality, 1, 100)
+        if self.output_format not in OUTPUT_FORMATS:
+            raise OptionsError(
+                f"output_format must be one of {', '.join(OUTPUT_FORMATS)}, not {self.output_format!r}"
+            )
+        if self.bgcolor is not None:
+            object.__setattr__(self, "bgcolor", _check_color(self.bgcolor))
+        if self.background_image is not None:
+            object.__setattr__(self, "background_image", Path(self.background_image))
+        if self.bgcolor is not None and self.background_image is not None:
+            raise OptionsError("bgcolor and background_image cannot be combined")
+
+    def replace(self, **changes: Any) -> RemoveOptions:
+        """A copy with some fields changed, validated like a new object."""
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeOptions:
+    """How ONNX Runtime runs a model.
+
+    providers: execution providers in order of preference, e.g. ("CUDAExecutionProvider",
+    "CPUExecutionProvider"). None means $ALPHACUT_PROVIDERS, else the CPU. A provider named
+    explicitly must load, or session creation fails with ProviderUnavailable.
+    intra_op_threads: threads one inference may use; None lets ONNX Runtime pick (all cores).
+    """
+
+    providers: tuple[str, ...] | None = None
+    intra_op_threads: int | None = None
+    graph_optimization: Literal["disabled", "basic", "extended", "all"] = "all"
+
+    def __post_init__(self) -> None:
+        if self.providers is not None:
+            object.__setattr__(self, "providers", tuple(self.providers))
+        if self.intra_op_threads is not None and self.intra_op_threads < 1:
+            raise OptionsError("intra_op_threads must be at least 1")
+
+    def resolved_providers(self) -> tuple[str, ...] | None:
+        """Providers asked for here or in $ALPHACUT_PROVIDERS (comma separated); None if neither."""
+        if self.providers:
+            return self.providers
+        env = os.environ.get("ALPHACUT_PROVIDERS", "").strip()
+        if env:
+            return tuple(_provider_name(p) for p in env.split(",") if p.strip())
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """What input is accepted. max_pixels: width × height above which an image is refused
+    from its header alone, before its pixels are allocated."""
+
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if self.max_pixels < 1:
+            raise OptionsError("max_pixels must be at least 1")
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        raw = os.environ.get("ALPHACUT_MAX_PIXELS")
+        if not raw:
+            return cls()
+        try:
+            return cls(max_pixels=int(raw))
+        except ValueError:
+            raise OptionsError(f"ALPHACUT_MAX_PIXELS must be an integer, not {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One user-facing option: its API name, CLI flag, short names and help."""
+
+    name: str
+    cli_flag: str
+    aliases: tuple[str, ...]
+    help: str
+    default: Any
+    type: Any
+
+
+def _settings() -> tuple[Setting, ...]:
+    rows = []
+    for f in dataclasses.fields(RemoveOptions):
+        rows.append(
+            Setting(
+                name=f.name,
+                cli_flag=f.metadata["cli"] or "--" + f.name.replace("_", "-"),
+                aliases=f.metadata["aliases"],
+                help=f.metadata["help"],
+                default=f.default,
+                type=f.type,
+            )
+        )
+    return tuple(rows)
+
+
+SETTINGS: tuple[Setting, ...] = _settings()
+
+_PROVIDER_SHORT = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "dml": "DmlExecutionProvider",
+    "rocm": "ROCMExecutionProvider",
+}
+
+
+def _provider_name(text: str) -> str:
+    text = text.strip()
+    return _PROVIDER_SHORT.get(text.lower(), text)
+
+
+def parse_providers(text: str) -> tuple[str, ...]:
+    """'cuda,cpu' or full ONNX Runtime names -> provider names in order."""
+    return tuple(_provider_name(p) for p in text.split(",") if p.strip())
+
+
+def _check_range(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise OptionsError(f"{name} must be an integer in {low}..{high}, not {value!r}")
+
+
+def _check_color(color: object) -> RGBA:
+    if isinstance(color, str):
+        return parse_color(color)
+    if not isinstance(color, (tuple, list)) or len(color) not in (3, 4):
+        raise OptionsError(f"bgcolor must be 3 or 4 integers in 0..255, not {color!r}")
+    values = tuple(color) if len(color) == 4 else (*color, 255)
+    for v in values:
+        _check_range("bgcolor component", v, 0, 255)
+    return (int(values[0]), int(values[1]), int(values[2]), int(values[3]))
+
+
+_HEX = re.compile(r"#?([0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
+
+
+def parse_color(text: str) -> RGBA:
+    """Parse 'R,G,B', 'R,G,B,A' (0..255 each), '#RRGGBB' or '#RRGGBBAA'. Alpha defaults to 255."""
+    text = text.strip()
+    match = _HEX.fullmatch(text)
+    if match:
+        digits = match.group(1)
+        parts = [int(digits[i : i + 2], 16) for i in range(0, len(digits), 2)]
+        return _check_color(parts)
+    pieces = [p.strip() for p in text.strip("()[]").split(",")]
+    try:
+        numbers = [int(p) for p in pieces]
+    except ValueError:
+        raise OptionsError(f"not a colour: {text!r} (use R,G,B[,A] or #RRGGBB[AA])") from None
+    return _check_color(numbers)

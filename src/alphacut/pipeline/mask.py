@@ -1,0 +1,42 @@
+"""From the model's saliency map to an 8-bit mask at the image's size."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from ..models.registry import ModelSpec
+from .resize import lanczos_resize
+
+__all__ = ["post_process", "saliency_to_mask"]
+
+# A 3x3 cross: the radius-1 disk rembg opens the mask with.
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+
+
+def saliency_to_mask(saliency: np.ndarray, spec: ModelSpec, size: tuple[int, int]) -> Image.Image:
+    """Min-max normalise one (H, W) saliency map to 0..255 and resize it to `size` (w, h).
+
+    The float-to-byte step truncates rather than rounds, and the resize is
+    LANCZOS, as in rembg, so masks agree with it. A constant map (no contrast at
+    all) yields an empty mask instead of rembg's division by zero.
+    """
+    pred = saliency.astype(np.float32, copy=False)
+    if spec.sigmoid:
+        pred = 1 / (1 + np.exp(-pred))
+    high, low = pred.max(), pred.min()
+    if not np.isfinite(high - low) or high == low:
+        levels = np.zeros(pred.shape, dtype=np.uint8)
+    else:
+        levels = (np.clip((pred - low) / (high - low), 0, 1) * 255).astype(np.uint8)
+    return lanczos_resize(Image.fromarray(levels, "L"), size)
+
+
+def post_process(mask: Image.Image) -> Image.Image:
+    """Smooth a mask's edge: a grey opening with a 3x3 cross, a Gaussian blur (sigma 2 px),
+    then a hard threshold at 127, giving a binary 0/255 mask (rembg's `post_process_mask`)."""
+    from scipy import ndimage
+
+    opened = ndimage.grey_opening(np.asarray(mask), footprint=_CROSS, mode="reflect")
+    blurred = ndimage.gaussian_filter(opened.astype(np.float64), sigma=2)
+    return Image.fromarray(np.where(blurred < 127, 0, 255).astype(np.uint8), "L")

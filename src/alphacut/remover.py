@@ -1,0 +1,129 @@
+"""`Remover`: the typed, reusable way to remove backgrounds."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from PIL import Image
+
+from .batch import BatchItem, plan_batch, run_batch
+from .imageio import DecodedImage, ImageSource, decode, encode, write_image
+from .models.registry import ModelSpec
+from .models.session import Session, load_session
+from .models.store import ProgressCallback
+from .options import Limits, RemoveOptions, RuntimeOptions
+from .pipeline import compose, post_process, predict_mask
+
+__all__ = ["Remover"]
+
+
+class Remover:
+    """Holds one model session and default options; safe to share between threads.
+
+    >>> remover = Remover("u2netp", options=RemoveOptions(bgcolor=(255, 255, 255, 255)))
+    >>> remover.remove_file("photo.jpg", "photo.png")  # doctest: +SKIP
+
+    model: a registered name, a `ModelSpec`, a ready `Session`, or None for the default
+    (u2netp). model_path: a custom ONNX file. The model is loaded on first use, or by
+    calling `load()`.
+    """
+
+    def __init__(
+        self,
+        model: str | ModelSpec | Session | None = None,
+        *,
+        model_path: str | Path | None = None,
+        options: RemoveOptions | None = None,
+        runtime: RuntimeOptions | None = None,
+        limits: Limits | None = None,
+        download: bool = True,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.options = options or RemoveOptions()
+        self.runtime = runtime or RuntimeOptions()
+        self.limits = limits or Limits()
+        self._session = model if isinstance(model, Session) else None
+        self._model = None if isinstance(model, Session) else model
+        self._model_path = model_path
+        self._download = download
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._backgrounds: dict[Path, Image.Image] = {}
+
+    @property
+    def session(self) -> Session:
+        """The loaded model session (loading it now if needed)."""
+        return self.load()
+
+    def load(self) -> Session:
+        """Load the model now (downloading a registered model if allowed); returns the session."""
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = load_session(
+                        self._model,
+                        model_path=self._model_path,
+                        runtime=self.runtime,
+                        download=self._download,
+                        progress=self._progress,
+                    )
+        return self._session
+
+    def decode(self, data: ImageSource, *, source: str | None = None) -> DecodedImage:
+        """Decode an input under this remover's limits."""
+        return decode(data, limits=self.limits, source=source)
+
+    def process(self, decoded: DecodedImage, options: RemoveOptions | None = None) -> Image.Image:
+        """Run the pipeline on a decoded image: the cutout (RGBA) or mask (L) as a PIL image."""
+        options = options or self.options
+        mask = predict_mask(self.session, decoded.image)
+        if options.post_process_mask:
+            mask = post_process(mask)
+        background = self._background(options.background_image) if options.background_image else None
+        return compose(decoded.image, mask, options, background)
+
+    def remove_image(self, data: ImageSource, options: RemoveOptions | None = None) -> Image.Image:
+        """Remove the background of any supported input; returns a PIL image."""
+        return self.process(self.decode(data), options)
+
+    def remove_bytes(self, data: ImageSource, options: RemoveOptions | None = None) -> bytes:
+        """Remove the background and encode the result in `options.output_format`."""
+        options = options or self.options
+        decoded = self.decode(data)
+        return encode(self.process(decoded, options), options, decoded.icc_profile)
+
+    def remove_file(
+        self, source: str | Path, destination: str | Path, options: RemoveOptions | None = None
+    ) -> Path:
+        """Read `source`, write the result to `destination` atomically; returns the destination."""
+        options = options or self.options
+        decoded = self.decode(Path(source))
+        destination = Path(destination)
+        write_image(destination, self.process(decoded, options), options, decoded.icc_profile)
+        return destination
+
+    def remove_many(
+        self,
+        inputs: Iterable[str | Path],
+        output_dir: str | Path,
+        *,
+        overwrite: bool = False,
+        jobs: int | None = None,
+        options: RemoveOptions | None = None,
+    ) -> Iterator[BatchItem]:
+        """Process files and folders into `output_dir`, yielding one `BatchItem` per input as it
+        finishes. Failures are reported in the items, never raised, so one bad file cannot stop
+        the rest; existing outputs are skipped unless `overwrite`."""
+        plan = plan_batch([str(i) for i in inputs], Path(output_dir), options or self.options)
+        yield from run_batch(self, plan, options or self.options, overwrite=overwrite, jobs=jobs)
+
+    def _background(self, path: Path) -> Image.Image:
+        with self._lock:
+            cached = self._backgrounds.get(path)
+        if cached is None:
+            cached = self.decode(path).image
+            with self._lock:
+                self._backgrounds = {path: cached}  # keep only the latest: options rarely vary
+        return cached

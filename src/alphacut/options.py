@@ -37,7 +37,9 @@ RGBA = tuple[int, int, int, int]
 DEFAULT_MAX_PIXELS = 80_000_000
 
 
-def _setting(default: Any, help: str, *, aliases: tuple[str, ...] = (), cli: str | None = None) -> Any:
+def _setting(
+    default: Any, help: str, *, aliases: tuple[str, ...] = (), cli: str | None = None
+) -> Any:
     return field(default=default, metadata={"help": help, "aliases": aliases, "cli": cli})
 
 
@@ -45,9 +47,13 @@ def _setting(default: Any, help: str, *, aliases: tuple[str, ...] = (), cli: str
 class RemoveOptions:
     """What one removal produces. Unknown names are a TypeError; bad values an OptionsError."""
 
-    only_mask: bool = _setting(False, "Return the mask (grayscale, 0..255) instead of a cutout.", aliases=("om",))
+    only_mask: bool = _setting(
+        False, "Return the mask (grayscale, 0..255) instead of a cutout.", aliases=("om",)
+    )
     alpha_matting: bool = _setting(
-        False, "Refine soft edges with closed-form alpha matting (needs alphacut[matting]).", aliases=("a",)
+        False,
+        "Refine soft edges with closed-form alpha matting (needs alphacut[matting]).",
+        aliases=("a",),
     )
     alpha_matting_foreground_threshold: int = _setting(
         240, "Mask values above this (0..255) are certain foreground for matting.", aliases=("af",)
@@ -62,13 +68,17 @@ class RemoveOptions:
         False, "Smooth the mask edge with an opening, a blur and a threshold.", aliases=("ppm",)
     )
     bgcolor: RGBA | None = _setting(
-        None, "Put the subject on this colour: R,G,B[,A] (0..255 each) or #RRGGBB[AA].", aliases=("bgc",)
+        None,
+        "Put the subject on this colour: R,G,B[,A] (0..255 each) or #RRGGBB[AA].",
+        aliases=("bgc",),
     )
     background_image: Path | None = _setting(
         None, "Put the subject on this image, scaled to cover the output."
     )
     output_format: OutputFormat = _setting(
-        "png", "Encoding for bytes and files: png, webp or jpeg (jpeg has no alpha).", cli="--format",
+        "png",
+        "Encoding for bytes and files: png, webp or jpeg (jpeg has no alpha).",
+        cli="--format",
         aliases=("format",),
     )
     png_compress_level: int = _setting(6, "PNG zlib level 0..9: lower is faster, larger.")

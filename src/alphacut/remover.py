@@ -81,7 +81,9 @@ class Remover:
         mask = predict_mask(self.session, decoded.image)
         if options.post_process_mask:
             mask = post_process(mask)
-        background = self._background(options.background_image) if options.background_image else None
+        background = (
+            self._background(options.background_image) if options.background_image else None
+        )
         return compose(decoded.image, mask, options, background)
 
     def remove_image(self, data: ImageSource, options: RemoveOptions | None = None) -> Image.Image:

@@ -59,7 +59,7 @@ def plan_batch(inputs: list[str], output_dir: Path, options: RemoveOptions) -> P
     by_target: defaultdict[Path, list[int]] = defaultdict(list)
     for index, (_, relative) in enumerate(pairs):
         by_target[relative.with_suffix("")].append(index)
-    for index, (source, relative) in enumerate(pairs):
+    for source, relative in pairs:
         clash = len(by_target[relative.with_suffix("")]) > 1
         name = relative.name if clash else relative.with_suffix("").name
         plan.tasks.append(Task(source, output_dir / relative.parent / (name + suffix)))
@@ -83,10 +83,12 @@ def _expand(text: str, output_dir: Path) -> list[tuple[Path, Path]] | str:
 
 
 def _walk(folder: Path, output_dir: Path) -> list[Path]:
-    files = []
+    files: list[Path] = []
     for root, dirs, names in os.walk(folder):
         root_path = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not _same(root_path / d, output_dir))
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and not _same(root_path / d, output_dir)
+        )
         files.extend(root_path / n for n in sorted(names) if not n.startswith("."))
     return files
 

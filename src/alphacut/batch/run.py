@@ -98,11 +98,16 @@ def _run_one(remover: Remover, task: Task, options: RemoveOptions) -> BatchItem:
         reason = getattr(exc, "reason", str(exc))
         return BatchItem(task, "failed", reason, exc.kind, time.perf_counter() - started)
     except MemoryError:
-        return BatchItem(task, "failed", "out of memory", "MemoryError", time.perf_counter() - started)
+        return BatchItem(
+            task, "failed", "out of memory", "MemoryError", time.perf_counter() - started
+        )
     except Exception as exc:  # a bug, but the batch must still finish the other files
         log.debug("unexpected failure on %s", task.source, exc_info=True)
         return BatchItem(
-            task, "failed", f"internal error: {type(exc).__name__}: {exc}", "InternalError",
+            task,
+            "failed",
+            f"internal error: {type(exc).__name__}: {exc}",
+            "InternalError",
             time.perf_counter() - started,
         )
     return BatchItem(task, "done", seconds=time.perf_counter() - started)

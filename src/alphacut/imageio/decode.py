@@ -28,10 +28,21 @@ __all__ = ["DecodedImage", "ImageSource", "decode", "describe_source"]
 
 log = logging.getLogger("alphacut.imageio")
 
-ImageSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", Image.Image, np.ndarray, IO[bytes]]
+ImageSource = Union[
+    bytes, bytearray, memoryview, str, "os.PathLike[str]", Image.Image, np.ndarray, IO[bytes]
+]
 
 # Exceptions Pillow's decoders raise on damaged data; all mean "this file is broken".
-_DECODE_FAILURES = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError, zlib.error)
+_DECODE_FAILURES = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    IndexError,
+    TypeError,
+    zlib.error,
+)
 
 
 @dataclass
@@ -61,7 +72,9 @@ def describe_source(data: object) -> str:
     return getattr(data, "name", None) or f"<{type(data).__name__}>"
 
 
-def decode(data: ImageSource, *, limits: Limits | None = None, source: str | None = None) -> DecodedImage:
+def decode(
+    data: ImageSource, *, limits: Limits | None = None, source: str | None = None
+) -> DecodedImage:
     """Decode `data` into a `DecodedImage`, or raise an `InputError` that names `source`."""
     limits = limits or Limits()
     name = source or describe_source(data)
@@ -143,7 +156,9 @@ def _finish(image: Image.Image, name: str, fmt: str | None) -> DecodedImage:
     try:
         rgb, icc = _to_rgb_or_rgba(image, icc)
     except _DECODE_FAILURES as exc:
-        raise UnsupportedImage(f"cannot convert {image.mode} pixels to RGB: {exc}", source=name) from None
+        raise UnsupportedImage(
+            f"cannot convert {image.mode} pixels to RGB: {exc}", source=name
+        ) from None
     return DecodedImage(rgb, icc, name, fmt)
 
 
@@ -157,7 +172,9 @@ def _to_rgb_or_rgba(image: Image.Image, icc: bytes | None) -> tuple[Image.Image,
         return Image.fromarray(_wide_gray_to_uint8(image), "L").convert("RGB"), None
     has_alpha = mode in ("LA", "La", "PA", "RGBa") or (mode == "P" and "transparency" in image.info)
     # A gray profile cannot tag the RGB output, so only RGB profiles survive.
-    return image.convert("RGBA" if has_alpha else "RGB"), icc if _profile_space(icc) == b"RGB " else None
+    return image.convert("RGBA" if has_alpha else "RGB"), icc if _profile_space(
+        icc
+    ) == b"RGB " else None
 
 
 def _profile_space(icc: bytes | None) -> bytes | None:
@@ -183,9 +200,11 @@ def _wide_gray_to_uint8(image: Image.Image) -> np.ndarray:
     values = np.asarray(image)
     if image.mode == "F":
         scale = 255.0 if float(np.nanmax(values, initial=0.0)) <= 1.0 else 1.0
-        return np.clip(np.nan_to_num(values) * scale, 0, 255).round().astype(np.uint8)
+        narrow: np.ndarray = np.clip(np.nan_to_num(values) * scale, 0, 255).round().astype(np.uint8)
+        return narrow
     wide = np.clip(values.astype(np.int64), 0, 65535)
-    return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+    scaled: np.ndarray = ((wide * 255 + 32767) // 65535).astype(np.uint8)
+    return scaled
 
 
 def _from_array(array: np.ndarray, name: str) -> Image.Image:
@@ -200,7 +219,9 @@ def _from_array(array: np.ndarray, name: str) -> Image.Image:
     elif np.issubdtype(array.dtype, np.floating):
         array = np.clip(np.nan_to_num(array) * 255.0, 0, 255).round().astype(np.uint8)
     elif array.dtype != np.uint8:
-        raise InputError(f"array dtype {array.dtype} is not uint8, uint16, bool or float", source=name)
+        raise InputError(
+            f"array dtype {array.dtype} is not uint8, uint16, bool or float", source=name
+        )
     channels = 1 if array.ndim == 2 else array.shape[2]
     return Image.fromarray(np.ascontiguousarray(array), {1: "L", 3: "RGB", 4: "RGBA"}[channels])
 

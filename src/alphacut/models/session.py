@@ -23,8 +23,12 @@ __all__ = ["Session", "custom_spec", "load_session"]
 log = logging.getLogger("alphacut.models")
 
 _CPU = "CPUExecutionProvider"
-_AUTO_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CoreMLExecutionProvider",
-               "DmlExecutionProvider")
+_AUTO_ORDER = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "CoreMLExecutionProvider",
+    "DmlExecutionProvider",
+)
 
 
 class Session:
@@ -54,7 +58,9 @@ class Session:
         options.log_severity_level = 3
         started = time.perf_counter()
         try:
-            self._session = ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
+            self._session = ort.InferenceSession(
+                str(path), sess_options=options, providers=list(providers)
+            )
         except Exception as exc:  # ONNX Runtime raises its own untyped exception classes
             if not path.exists():
                 raise ModelNotFound(f"model file not found: {path}") from exc
@@ -64,14 +70,22 @@ class Session:
         _check_providers(requested, self.providers)
         inputs = self._session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            raise InvalidModel(f"{path}: expected one NCHW image input, found {[i.shape for i in inputs]}")
+            raise InvalidModel(
+                f"{path}: expected one NCHW image input, found {[i.shape for i in inputs]}"
+            )
         outputs = self._session.get_outputs()
         if spec.output_index >= len(outputs):
-            raise InvalidModel(f"{path}: has {len(outputs)} outputs, spec wants #{spec.output_index}")
+            raise InvalidModel(
+                f"{path}: has {len(outputs)} outputs, spec wants #{spec.output_index}"
+            )
         self.input_name: str = inputs[0].name
         self._output_name: str = outputs[spec.output_index].name
         log.info(
-            "loaded %s from %s in %.2fs on %s", spec.name, path, self.load_seconds, ", ".join(self.providers)
+            "loaded %s from %s in %.2fs on %s",
+            spec.name,
+            path,
+            self.load_seconds,
+            ", ".join(self.providers),
         )
 
     @property
@@ -189,8 +203,14 @@ def load_session(
         else:
             base = get_spec(_CUSTOM_ALIASES.get(model, model))
             spec = dataclasses.replace(
-                base, name=path.stem, file_name=path.name, checksum=None, urls=(), pypi=None,
-                license="unknown (custom file)", description=f"custom model from {path}",
+                base,
+                name=path.stem,
+                file_name=path.name,
+                checksum=None,
+                urls=(),
+                pypi=None,
+                license="unknown (custom file)",
+                description=f"custom model from {path}",
             )
         return Session(spec, path, runtime)
     spec = model if isinstance(model, ModelSpec) else get_spec(model or DEFAULT_MODEL)

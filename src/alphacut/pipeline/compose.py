@@ -64,7 +64,9 @@ def _pymatting() -> tuple[object, object, object]:
     return estimate_alpha_cf, estimate_foreground_ml, stack_images
 
 
-def alpha_matting_cutout(image: Image.Image, mask: Image.Image, options: RemoveOptions) -> Image.Image:
+def alpha_matting_cutout(
+    image: Image.Image, mask: Image.Image, options: RemoveOptions
+) -> Image.Image:
     """Closed-form matting inside a trimap built from the mask's confident regions."""
     from scipy.ndimage import binary_erosion
 
@@ -73,7 +75,9 @@ def alpha_matting_cutout(image: Image.Image, mask: Image.Image, options: RemoveO
     levels = np.asarray(mask)
     size = options.alpha_matting_erode_size
     structure = np.ones((size, size), dtype=np.uint8) if size > 0 else None
-    sure_fg = binary_erosion(levels > options.alpha_matting_foreground_threshold, structure=structure)
+    sure_fg = binary_erosion(
+        levels > options.alpha_matting_foreground_threshold, structure=structure
+    )
     sure_bg = binary_erosion(
         levels < options.alpha_matting_background_threshold, structure=structure, border_value=1
     )

@@ -21,7 +21,7 @@ def saliency_to_mask(saliency: np.ndarray, spec: ModelSpec, size: tuple[int, int
     LANCZOS, as in rembg, so masks agree with it. A constant map (no contrast at
     all) yields an empty mask instead of rembg's division by zero.
     """
-    pred = saliency.astype(np.float32, copy=False)
+    pred: np.ndarray = saliency.astype(np.float32, copy=False)
     if spec.sigmoid:
         pred = 1 / (1 + np.exp(-pred))
     high, low = pred.max(), pred.min()

@@ -37,4 +37,4 @@ def _lookup_tables(
     peak: int, mean: tuple[float, float, float], std: tuple[float, float, float]
 ) -> tuple[np.ndarray, ...]:
     scaled = np.arange(256, dtype=np.float64) / max(float(peak), 1e-6)
-    return tuple(((scaled - m) / s).astype(np.float32) for m, s in zip(mean, std))
+    return tuple(((scaled - m) / s).astype(np.float32) for m, s in zip(mean, std, strict=True))

@@ -1,0 +1,1 @@
+"""The `alphacut` command line: the only place besides the server that prints or exits."""

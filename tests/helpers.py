@@ -1,0 +1,41 @@
+"""Shared test helpers: data paths, real photos, comparisons."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+DATA = Path(__file__).parent / "data"
+PHOTOS = DATA / "photos"
+ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+
+
+def skimage_photo(name: str, width: int = 160) -> Image.Image:
+    """A real photo bundled with scikit-image, scaled to `width` pixels wide."""
+    from skimage import data
+
+    image = Image.fromarray(getattr(data, name)())
+    height = max(1, round(image.height * width / image.width))
+    return image.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def alpha(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.getchannel("A"), dtype=np.int16)
+
+
+def save_failure(name: str, actual: Image.Image, expected: Image.Image) -> Path:
+    """Keep both images for a human to compare when a golden test fails."""
+    folder = ARTIFACTS / "failures"
+    folder.mkdir(parents=True, exist_ok=True)
+    actual.save(folder / f"{name}.actual.png")
+    expected.save(folder / f"{name}.expected.png")
+    return folder

@@ -1,0 +1,176 @@
+"""The public surface, the typed API and its options."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+import alphacut
+from alphacut import (
+    SETTINGS,
+    AlphacutError,
+    InputError,
+    OptionsError,
+    RemoveOptions,
+    Remover,
+    UnsupportedImage,
+    parse_color,
+    remove,
+)
+from helpers import PHOTOS, png_bytes, skimage_photo
+
+
+def test_all_matches_the_exported_names() -> None:
+    exported = {name for name in dir(alphacut) if not name.startswith("_")} | {"__version__"}
+    assert set(alphacut.__all__) == exported
+    for name in alphacut.__all__:
+        assert getattr(alphacut, name) is not None
+
+
+def test_import_is_light() -> None:
+    code = "import sys, alphacut, alphacut.cli.main; print(sorted(m for m in ('numpy', 'onnxruntime', 'PIL') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_error_hierarchy_maps_to_codes() -> None:
+    assert issubclass(UnsupportedImage, InputError)
+    assert issubclass(InputError, AlphacutError)
+    assert issubclass(InputError, ValueError)  # rembg callers catching ValueError keep working
+    assert UnsupportedImage.http_status == 415
+    assert alphacut.ImageTooLarge.http_status == 413
+    assert InputError.exit_code == 65
+    assert alphacut.ModelError.exit_code == 69
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("255,0,0", (255, 0, 0, 255)),
+        ("1, 2, 3, 4", (1, 2, 3, 4)),
+        ("#00ff0080", (0, 255, 0, 128)),
+        ("#ABCDEF", (171, 205, 239, 255)),
+    ],
+)
+def test_parse_color(text: str, expected: tuple[int, int, int, int]) -> None:
+    assert parse_color(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["red", "1,2", "256,0,0", "1,2,3,4,5", "#12345"])
+def test_parse_color_rejects(bad: str) -> None:
+    with pytest.raises(OptionsError):
+        parse_color(bad)
+
+
+def test_options_validate_values_and_names() -> None:
+    with pytest.raises(OptionsError, match="alpha_matting_foreground_threshold"):
+        RemoveOptions(alpha_matting_foreground_threshold=300)
+    with pytest.raises(OptionsError, match="output_format"):
+        RemoveOptions(output_format="gif")  # type: ignore[arg-type]
+    with pytest.raises(OptionsError, match="combined"):
+        RemoveOptions(bgcolor=(1, 2, 3), background_image=Path("x.png"))
+    with pytest.raises(TypeError):
+        RemoveOptions(not_an_option=True)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        remove(b"", unknown_flag=True)  # type: ignore[call-overload]
+    assert RemoveOptions(bgcolor=(1, 2, 3)).bgcolor == (1, 2, 3, 255)
+
+
+def test_settings_table_covers_every_option() -> None:
+    names = [s.name for s in SETTINGS]
+    assert names == [f for f in RemoveOptions.__dataclass_fields__]
+    assert {a for s in SETTINGS for a in s.aliases} >= {"om", "a", "af", "ab", "ae", "ppm", "bgc"}
+    from click.testing import CliRunner
+
+    from alphacut.cli.main import cli
+
+    help_text = CliRunner().invoke(cli, ["remove", "--help"]).output
+    for setting in SETTINGS:
+        assert setting.cli_flag in help_text
+
+
+def test_remover_writes_each_format(session, tmp_path: Path) -> None:
+    remover = Remover(session)
+    source = PHOTOS / "car-1.jpg"
+    for fmt, magic in [("png", b"\x89PNG"), ("webp", b"RIFF"), ("jpeg", b"\xff\xd8")]:
+        target = remover.remove_file(
+            source, tmp_path / f"out.{fmt}", RemoveOptions(output_format=fmt)
+        )
+        data = target.read_bytes()
+        assert data.startswith(magic)
+        result = Image.open(io.BytesIO(data))
+        assert result.size == (480, 360)
+        assert result.mode == ("RGB" if fmt == "jpeg" else "RGBA")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpeg", "out.png", "out.webp"]
+
+
+def test_jpeg_output_puts_the_background_on_white(session) -> None:
+    result = Image.open(
+        io.BytesIO(
+            Remover(session).remove_bytes(PHOTOS / "car-1.jpg", RemoveOptions(output_format="jpeg"))
+        )
+    )
+    corner = np.asarray(result)[:10, :10].astype(int)
+    assert corner.min() > 240
+
+
+def test_icc_profile_is_kept_or_dropped(session) -> None:
+    photo = skimage_photo("coffee", 120)
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buffer = io.BytesIO()
+    photo.save(buffer, "PNG", icc_profile=profile)
+    remover = Remover(session)
+    kept = Image.open(io.BytesIO(remover.remove_bytes(buffer.getvalue())))
+    assert kept.info.get("icc_profile") == profile
+    dropped = Image.open(
+        io.BytesIO(remover.remove_bytes(buffer.getvalue(), RemoveOptions(keep_icc_profile=False)))
+    )
+    assert "icc_profile" not in dropped.info
+
+
+def test_background_image_fills_the_transparent_area(session, tmp_path: Path) -> None:
+    background = tmp_path / "bg.png"
+    Image.new("RGB", (50, 50), (0, 200, 0)).save(background)
+    result = Remover(session).remove_image(
+        PHOTOS / "car-1.jpg", RemoveOptions(background_image=background)
+    )
+    pixels = np.asarray(result)
+    assert result.size == (480, 360)
+    assert (pixels[..., 3] == 255).all()
+    assert tuple(pixels[0, 0, :3]) == (0, 200, 0)
+
+
+def test_only_mask_is_grayscale(session) -> None:
+    mask = remove(skimage_photo("astronaut", 128), session=session, only_mask=True)
+    assert mask.mode == "L"
+    levels = np.asarray(mask)
+    assert levels.max() == 255
+    assert levels.min() == 0
+
+
+def test_remove_many_reports_each_file(session, tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    (source / "nested").mkdir(parents=True)
+    skimage_photo("chelsea", 100).save(source / "nested" / "cat.jpg")
+    (source / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    items = list(Remover(session).remove_many([source], tmp_path / "out"))
+    status = {item.task.source.name: (item.status, item.error_type) for item in items}
+    assert status == {"cat.jpg": ("done", None), "broken.png": ("failed", "UnsupportedImage")}
+    assert (tmp_path / "out" / "nested" / "cat.png").is_file()
+
+
+def test_bad_input_type_is_a_clear_error(session) -> None:
+    with pytest.raises(InputError, match="not supported"):
+        remove(12345, session=session)  # type: ignore[call-overload]
+
+
+def test_tiny_images(session) -> None:
+    for size in [(1, 1), (2, 1), (1, 3)]:
+        result = remove(png_bytes(Image.new("RGB", size, (200, 10, 10))), session=session)
+        assert Image.open(io.BytesIO(result)).size == size

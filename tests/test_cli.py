@@ -1,0 +1,124 @@
+"""The command line, through click's CliRunner and as a real subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from alphacut.cli.main import cli
+from helpers import PHOTOS, png_bytes, skimage_photo
+
+ALPHACUT = str(Path(sys.executable).with_name("alphacut"))
+
+
+def run(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [ALPHACUT, *args], input=input, capture_output=True, timeout=300, check=False
+    )
+
+
+def test_help_does_not_import_onnxruntime() -> None:
+    code = (
+        "import sys; from alphacut.cli.main import main\n"
+        "try: main(['--help'])\nexcept SystemExit: pass\n"
+        "print('onnxruntime' in sys.modules, 'numpy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("False False")
+
+
+def test_single_file_with_format_from_suffix(tmp_path: Path) -> None:
+    target = tmp_path / "car.webp"
+    result = run("remove", str(PHOTOS / "car-1.jpg"), "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes()[:4] == b"RIFF"
+
+
+def test_stdin_to_stdout() -> None:
+    photo = png_bytes(skimage_photo("chelsea", 96))
+    result = run("remove", "-", input=photo)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout[:8] == b"\x89PNG\r\n\x1a\n"
+    assert Image.open(__import__("io").BytesIO(result.stdout)).mode == "RGBA"
+
+
+def test_stdin_garbage_exits_with_input_error() -> None:
+    result = run("remove", "-", input=b"hello, not an image")
+    assert result.returncode == 65
+    assert b"a text file, not an image" in result.stderr
+    assert result.stdout == b""
+
+
+def test_glob_mirrors_paths_and_resolves_name_clashes(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    (source / "sub").mkdir(parents=True)
+    photo = skimage_photo("coffee", 80)
+    photo.save(source / "sub" / "a.jpg")
+    photo.save(source / "sub" / "a.png")
+    photo.save(source / "b.jpg")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        cli, ["remove", str(source / "**" / "*.*"), "-o", str(out), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    made = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert made == ["b.png", "sub/a.jpg.png", "sub/a.png.png"]
+
+
+def test_output_inside_input_folder_is_not_reprocessed(tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    skimage_photo("rocket", 80).save(source / "r.jpg")
+    args = ["remove", str(source), "-o", str(source / "out"), "--no-progress"]
+    for _ in range(2):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (source / "out").iterdir()) == ["r.png"]
+    assert "0 done, 1 skipped, 0 failed" in result.output
+
+
+def test_missing_input_is_reported(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["remove", str(tmp_path / "nope.jpg"), "-o", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 1
+    assert "nope.jpg: no such file or directory" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bgcolor", "blue"], "not a colour"),
+        (["--format", "gif"], "gif"),
+        (["-af", "300"], "0..255"),
+    ],
+)
+def test_bad_options_are_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run("remove", str(PHOTOS / "car-1.jpg"), "-o", str(tmp_path), *args)
+    assert result.returncode in (2, 64)
+    assert message in result.stderr.decode()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_models_list_and_unknown_model() -> None:
+    listing = CliRunner().invoke(cli, ["models", "list"])
+    assert listing.exit_code == 0
+    assert "u2netp" in listing.output
+    assert "birefnet-general-lite" in listing.output
+    result = run("remove", str(PHOTOS / "car-1.jpg"), "-o", "/tmp/x.png", "--model", "nope")
+    assert result.returncode == 69
+    assert b"unknown model 'nope'" in result.stderr
+
+
+def test_unavailable_provider_fails_fast(tmp_path: Path) -> None:
+    result = run(
+        "remove", str(PHOTOS / "car-1.jpg"), "-o", str(tmp_path / "x.png"), "--providers", "cuda"
+    )
+    assert result.returncode == 69
+    assert b"CUDAExecutionProvider" in result.stderr
+    assert not (tmp_path / "x.png").exists()

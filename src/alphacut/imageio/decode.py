@@ -117,7 +117,11 @@ def _open(handle: IO[bytes], limits: Limits, name: str) -> DecodedImage:
     try:
         image = Image.open(handle)
     except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"refused before decoding: {exc}", source=name) from None
+        raise ImageTooLarge(
+            f"over the pixel limit of {limits.max_pixels / 1e6:.1f} megapixels, refused from the "
+            f"header before decoding ({exc})",
+            source=name,
+        ) from None
     except UnidentifiedImageError:
         raise UnsupportedImage(_not_an_image_reason(head), source=name) from None
     except _DECODE_FAILURES as exc:

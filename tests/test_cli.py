@@ -122,3 +122,35 @@ def test_unavailable_provider_fails_fast(tmp_path: Path) -> None:
     assert result.returncode == 69
     assert b"CUDAExecutionProvider" in result.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_ctrl_c_mid_batch_leaves_only_complete_outputs_and_resumes(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    source = tmp_path / "in"
+    source.mkdir()
+    photo = skimage_photo("astronaut", 900)
+    for index in range(16):
+        photo.save(source / f"p{index:02}.jpg")
+    out = tmp_path / "out"
+    args = [ALPHACUT, "remove", str(source), "-o", str(out), "--no-progress"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(out.glob("*.png")):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert b"interrupted" in stderr
+    finished = sorted(out.iterdir())
+    assert 0 < len(finished) < 16
+    for path in finished:
+        assert path.suffix == ".png"  # no temporary .part file survives
+        with Image.open(path) as image:
+            image.load()  # complete, decodable PNG
+    resumed = run("remove", str(source), "-o", str(out), "--no-progress")
+    assert resumed.returncode == 0
+    assert (
+        f"{16 - len(finished)} done, {len(finished)} skipped, 0 failed".encode() in resumed.stderr
+    )

@@ -26,10 +26,12 @@ if TYPE_CHECKING:
     from .batch import BatchItem
     from .errors import (
         AlphacutError,
+        AuthenticationFailed,
         ChecksumMismatch,
         DownloadFailed,
         ImageTooLarge,
         InferenceError,
+        InferenceTimeout,
         InputError,
         InvalidModel,
         MissingDependency,
@@ -73,17 +75,21 @@ _EXPORTS: dict[str, str] = {
     "MissingDependency": "errors",
     "InferenceError": "errors",
     "Overloaded": "errors",
+    "InferenceTimeout": "errors",
+    "AuthenticationFailed": "errors",
 }
 
 __all__ = [
     "MODELS",
     "SETTINGS",
     "AlphacutError",
+    "AuthenticationFailed",
     "BatchItem",
     "ChecksumMismatch",
     "DownloadFailed",
     "ImageTooLarge",
     "InferenceError",
+    "InferenceTimeout",
     "InputError",
     "InvalidModel",
     "Limits",

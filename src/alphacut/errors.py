@@ -15,7 +15,9 @@ The tree::
     │   └── ProviderUnavailable         exit 69  HTTP 503   an explicitly requested provider did not load
     ├── MissingDependency               exit 69  HTTP 501   an optional extra is not installed
     ├── InferenceError                  exit 70  HTTP 500   ONNX Runtime failed while running
-    └── Overloaded                      exit 75  HTTP 503   no capacity left; try again later
+    ├── Overloaded                      exit 75  HTTP 503   no capacity left; try again later
+    ├── InferenceTimeout                exit 75  HTTP 504   a request ran past its time limit
+    └── AuthenticationFailed            exit 77  HTTP 401   a missing or wrong API key
 
 Each class carries the exit code the CLI uses and the HTTP status the server
 answers with, so both edges map errors in one place.
@@ -25,10 +27,12 @@ from __future__ import annotations
 
 __all__ = [
     "AlphacutError",
+    "AuthenticationFailed",
     "ChecksumMismatch",
     "DownloadFailed",
     "ImageTooLarge",
     "InferenceError",
+    "InferenceTimeout",
     "InputError",
     "InvalidModel",
     "MissingDependency",
@@ -114,3 +118,13 @@ class InferenceError(AlphacutError):
 class Overloaded(AlphacutError):
     exit_code = 75
     http_status = 503
+
+
+class InferenceTimeout(AlphacutError):
+    exit_code = 75
+    http_status = 504
+
+
+class AuthenticationFailed(AlphacutError):
+    exit_code = 77
+    http_status = 401

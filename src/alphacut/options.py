@@ -25,6 +25,7 @@ __all__ = [
     "RemoveOptions",
     "RuntimeOptions",
     "Setting",
+    "options_from_params",
     "parse_color",
 ]
 
@@ -247,3 +248,51 @@ def parse_color(text: str) -> RGBA:
     except ValueError:
         raise OptionsError(f"not a colour: {text!r} (use R,G,B[,A] or #RRGGBB[AA])") from None
     return _check_color(numbers)
+
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f", ""}
+
+
+def options_from_params(
+    params: dict[str, str],
+    *,
+    base: RemoveOptions | None = None,
+    exclude: frozenset[str] = frozenset(),
+) -> RemoveOptions:
+    """Build options from text parameters (HTTP query or form fields).
+
+    Accepts each setting's own name and its aliases (rembg's `om`, `a`, `af`, `ab`,
+    `ae`, `ppm`, `bgc`, and `format`). Booleans take true/false/1/0/yes/no/on/off;
+    unknown names and settings in `exclude` are an OptionsError.
+    """
+    names: dict[str, Setting] = {}
+    for row in SETTINGS:
+        if row.name not in exclude:
+            names.update(dict.fromkeys((row.name, *row.aliases), row))
+    values: dict[str, Any] = {}
+    for key, raw in params.items():
+        setting = names.get(key)
+        if setting is None:
+            allowed = ", ".join(sorted(names))
+            raise OptionsError(f"unknown option {key!r}; known options: {allowed}")
+        values[setting.name] = _parse_value(setting, raw)
+    return dataclasses.replace(base or RemoveOptions(), **values)
+
+
+def _parse_value(setting: Setting, raw: str) -> Any:
+    text = raw.strip()
+    if isinstance(setting.default, bool):
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise OptionsError(f"{setting.name} must be true or false, not {raw!r}")
+    if isinstance(setting.default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise OptionsError(f"{setting.name} must be an integer, not {raw!r}") from None
+    if setting.name == "bgcolor":
+        return parse_color(text) if text else None
+    return text

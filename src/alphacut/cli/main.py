@@ -22,6 +22,7 @@ _COMMANDS = {
         "Remove backgrounds from files, folders, globs or stdin.",
     ),
     "models": ("alphacut.cli.models", "models_group", "List and fetch models."),
+    "serve": ("alphacut.cli.serve", "serve_command", "Run the HTTP service and web page."),
 }
 
 

@@ -1,0 +1,130 @@
+"""`alphacut serve`: parse flags, build the app with `create_app`, run uvicorn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .params import PROVIDERS
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=7000, show_default=True)
+@click.option(
+    "-m", "--model", default="u2netp", show_default=True, help="Default model, loaded at start-up."
+)
+@click.option(
+    "--models", help="Comma-separated models clients may use. [default: every cached model]"
+)
+@click.option("--allow-downloads", is_flag=True, help="Let a request trigger a model download.")
+@click.option(
+    "--workers", type=click.IntRange(1, 256), help="Inferences at once. [default: one per core]"
+)
+@click.option(
+    "--queue-size",
+    type=click.IntRange(0),
+    default=16,
+    show_default=True,
+    help="Requests that may wait; beyond: 503.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Per-request limit in seconds (504).",
+)
+@click.option(
+    "--max-upload-mb",
+    type=click.FloatRange(min=0.001),
+    default=25.0,
+    show_default=True,
+    help="Larger bodies get 413.",
+)
+@click.option("--max-pixels", type=click.IntRange(1), default=80_000_000, show_default=True)
+@click.option(
+    "--cache-mb",
+    type=click.FloatRange(min=0),
+    default=128.0,
+    show_default=True,
+    help="Result cache size; 0 turns it off.",
+)
+@click.option(
+    "--cors-origin", multiple=True, help="Allowed browser origin (repeatable). [default: none]"
+)
+@click.option(
+    "--api-keys-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="One API key per line. [env: ALPHACUT_API_KEYS, ALPHACUT_API_KEYS_FILE]",
+)
+@click.option(
+    "--allow-url", is_flag=True, help="Enable GET /api/remove?url=… (public addresses only)."
+)
+@click.option("--providers", type=PROVIDERS, help="ONNX Runtime providers in order.")
+@click.option(
+    "--graceful-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds in-flight requests get to finish on shutdown.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+def serve_command(**flags: Any) -> None:
+    """Run the HTTP service and its web page (POST /api/remove, /docs, /metrics, /healthz)."""
+    import logging
+
+    import uvicorn
+
+    from ..options import RuntimeOptions
+    from ..server import ServerSettings, create_app, load_api_keys
+
+    settings = ServerSettings(
+        default_model=flags["model"],
+        models=tuple(m.strip() for m in flags["models"].split(",") if m.strip())
+        if flags["models"]
+        else None,
+        allow_downloads=flags["allow_downloads"],
+        queue_size=flags["queue_size"],
+        request_timeout_s=flags["timeout"],
+        max_upload_bytes=int(flags["max_upload_mb"] * 1024 * 1024),
+        max_pixels=flags["max_pixels"],
+        cache_bytes=int(flags["cache_mb"] * 1024 * 1024),
+        cors_origins=tuple(flags["cors_origin"]),
+        api_keys=load_api_keys(file=flags["api_keys_file"]),
+        allow_url=flags["allow_url"],
+        runtime=RuntimeOptions(providers=flags["providers"]),
+        **({"workers": flags["workers"]} if flags["workers"] else {}),
+    )
+    logging.getLogger("alphacut").setLevel(flags["log_level"].upper())
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=flags["host"],
+        port=flags["port"],
+        log_level=flags["log_level"],
+        access_log=False,  # alphacut.access logs one JSON line per request instead
+        timeout_graceful_shutdown=flags["graceful_timeout"],
+        server_header=False,
+    )
+    DrainingServer(config, app).run()
+
+
+class DrainingServer:
+    """uvicorn's Server, but a shutdown signal first marks the app as draining."""
+
+    def __new__(cls, config: Any, app: Any) -> Any:
+        import uvicorn
+
+        class _Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: Any) -> None:
+                app.state.draining = True
+                super().handle_exit(sig, frame)
+
+        return _Server(config)

@@ -1,0 +1,134 @@
+"""`create_app(settings)`: the FastAPI application, built without touching the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from .. import __version__
+from ..errors import AlphacutError, AuthenticationFailed, Overloaded
+from .cache import ResultCache
+from .engine import Engine
+from .metrics import Metrics
+from .middleware import BodyLimitMiddleware, EdgeMiddleware, error_body
+from .routes import STATIC_DIR, api_router, public_router
+from .settings import ServerSettings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("alphacut.server")
+
+
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    """Build the app. The default model loads in the background at start-up: /healthz answers
+    at once and /readyz turns 200 when the model is ready."""
+    settings = settings or ServerSettings()
+    metrics = Metrics()
+    engine = Engine(settings, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loader = asyncio.create_task(_load_default_model(app))
+        yield
+        app.state.draining = True
+        loader.cancel()
+        await asyncio.get_running_loop().run_in_executor(None, engine.close)
+
+    app = FastAPI(
+        title="alphacut",
+        version=__version__,
+        description="Background removal with U²-Net-family models (rembg-compatible API).",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.metrics = metrics
+    app.state.cache = ResultCache(settings.cache_bytes)
+    app.state.draining = False
+    app.state.load_error = None
+    app.include_router(api_router)
+    app.include_router(public_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _install_error_handlers(app, metrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
+            expose_headers=["ETag", "X-Alphacut-Cache", "X-Alphacut-Model", "X-Request-ID"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        EdgeMiddleware, metrics=metrics, is_draining=lambda: bool(app.state.draining)
+    )
+    return app
+
+
+async def _load_default_model(app: FastAPI) -> None:
+    engine: Engine = app.state.engine
+    name = app.state.settings.default_model
+    loop = asyncio.get_running_loop()
+    try:
+        # The operator chose this model, so fetching it at start-up is allowed.
+        await loop.run_in_executor(None, functools.partial(engine.session, name, download=True))
+    except AlphacutError as exc:
+        app.state.load_error = str(exc)
+        log.error("default model %s could not be loaded: %s", name, exc)
+
+
+def _json_error(
+    status: int, kind: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        error_body(kind, message),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
+    retry_after = str(app.state.settings.retry_after_s)
+
+    @app.exception_handler(AlphacutError)
+    async def alphacut_error(request: Request, exc: AlphacutError) -> Response:
+        metrics.errors.labels(exc.kind).inc()
+        headers = {}
+        if isinstance(exc, Overloaded):
+            headers["Retry-After"] = retry_after
+        if isinstance(exc, AuthenticationFailed):
+            headers["WWW-Authenticate"] = "Bearer"
+        if exc.http_status >= 500 and not isinstance(exc, Overloaded):
+            log.error("%s on %s: %s", exc.kind, request.url.path, exc)
+        return _json_error(exc.http_status, exc.kind, str(exc), headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+        metrics.errors.labels(kind).inc()
+        return _json_error(exc.status_code, kind, str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        metrics.errors.labels("OptionsError").inc()
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+        )
+        return _json_error(422, "OptionsError", problems or "invalid request")
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        metrics.errors.labels("InternalError").inc()
+        log.exception("unhandled error on %s", request.url.path)
+        return _json_error(500, "InternalError", "internal error; the server log has the details")

@@ -1,0 +1,158 @@
+"""Inference off the event loop: a bounded worker pool with an admission limit.
+
+At most `workers` images are processed at once and `queue_size` more may wait;
+beyond that a request is refused at once with `Overloaded` (503 + Retry-After)
+instead of queueing without bound. Sessions are created once per model and
+reused; there is never a session per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..errors import InferenceTimeout, ModelNotFound, Overloaded
+from ..imageio import MEDIA_TYPES, encode
+from ..models import MODELS, Session, find_model, get_spec, load_session
+from ..options import Limits, RemoveOptions, RuntimeOptions
+from ..remover import Remover
+from .metrics import Metrics
+from .settings import ServerSettings
+
+__all__ = ["Engine", "Result"]
+
+log = logging.getLogger("alphacut.server")
+
+
+@dataclass(frozen=True)
+class Result:
+    data: bytes
+    media_type: str
+
+
+class Engine:
+    def __init__(self, settings: ServerSettings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self._limits = Limits(max_pixels=settings.max_pixels)
+        self._runtime = RuntimeOptions(
+            providers=settings.runtime.providers,
+            intra_op_threads=settings.runtime.intra_op_threads or settings.threads_per_worker,
+            graph_optimization=settings.runtime.graph_optimization,
+        )
+        self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="alphacut-infer")
+        self._capacity = settings.workers + settings.queue_size
+        self._admitted = 0
+        self._running = 0
+        self._count_lock = threading.Lock()
+        self._sessions: dict[str, Session] = {}
+        self._session_lock = threading.Lock()
+
+    # -- models -----------------------------------------------------------------------------
+
+    def allowed_models(self) -> list[str]:
+        """Names a client may request."""
+        if self.settings.models is not None:
+            return list(self.settings.models)
+        return [name for name in MODELS if self.settings.allow_downloads or self._usable(name)]
+
+    def _usable(self, name: str) -> bool:
+        return name in self._sessions or find_model(get_spec(name)) is not None
+
+    def describe_models(self) -> list[dict[str, object]]:
+        allowed = set(self.allowed_models())
+        rows = []
+        for spec in MODELS.values():
+            available = spec.name in self._sessions or find_model(spec) is not None
+            rows.append(
+                {
+                    "name": spec.name,
+                    "description": spec.description,
+                    "license": spec.license,
+                    "size_mb": spec.size_mb,
+                    "input_size": list(spec.input_size),
+                    "available": available and spec.name in allowed,
+                    "allowed": spec.name in allowed,
+                    "loaded": spec.name in self._sessions,
+                }
+            )
+        return rows
+
+    def session(self, name: str, *, download: bool | None = None) -> Session:
+        """The shared session for `name`, loading it on first use (one load at a time)."""
+        session = self._sessions.get(name)
+        if session is not None:
+            return session
+        if name not in MODELS:
+            get_spec(name)  # raises ModelNotFound with the known names
+        if self.settings.models is not None and name not in self.settings.models:
+            raise ModelNotFound(f"model {name!r} is not enabled on this server")
+        with self._session_lock:
+            session = self._sessions.get(name)
+            if session is None:
+                allow = self.settings.allow_downloads if download is None else download
+                session = load_session(name, runtime=self._runtime, download=allow)
+                self.metrics.model_load_seconds.labels(name).set(session.load_seconds)
+                self._sessions[name] = session
+        return session
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._sessions
+
+    # -- requests ---------------------------------------------------------------------------
+
+    @property
+    def queued(self) -> int:
+        return self._admitted - self._running
+
+    async def remove(self, data: bytes, model: str, options: RemoveOptions, source: str) -> Result:
+        """Process one upload in the pool; Overloaded if no capacity, InferenceTimeout if slow."""
+        with self._count_lock:
+            if self._admitted >= self._capacity:
+                raise Overloaded(
+                    f"server busy: {self._admitted} requests in progress; retry in "
+                    f"{self.settings.retry_after_s}s"
+                )
+            self._admitted += 1
+            self.metrics.queue_depth.set(self.queued)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool, self._work, data, model, options, source)
+        # The slot is freed when the work really ends, even if the client gave up earlier,
+        # so abandoned requests still count against capacity while they use a core.
+        future.add_done_callback(lambda _: self._release())
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self.settings.request_timeout_s)
+        except asyncio.TimeoutError:
+            raise InferenceTimeout(
+                f"processing took longer than {self.settings.request_timeout_s:g}s"
+            ) from None
+
+    def _release(self) -> None:
+        with self._count_lock:
+            self._admitted -= 1
+            self.metrics.queue_depth.set(self.queued)
+
+    def _work(self, data: bytes, model: str, options: RemoveOptions, source: str) -> Result:
+        with self._count_lock:
+            self._running += 1
+            self.metrics.queue_depth.set(self.queued)
+        self.metrics.in_flight.inc()
+        started = time.perf_counter()
+        try:
+            remover = Remover(self.session(model), limits=self._limits)
+            decoded = remover.decode(data, source=source)
+            encoded = encode(remover.process(decoded, options), options, decoded.icc_profile)
+            return Result(encoded, MEDIA_TYPES[options.output_format])
+        finally:
+            self.metrics.inference_seconds.observe(time.perf_counter() - started)
+            self.metrics.in_flight.dec()
+            with self._count_lock:
+                self._running -= 1
+
+    def close(self) -> None:
+        """Wait for running work, then stop the pool."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,156 @@
+"""Plain ASGI middleware at the edge of the app: body limits, draining and access logs.
+
+They are written against raw ASGI rather than as Starlette `BaseHTTPMiddleware` so
+that a too-large upload is refused from its headers, before a single body byte is
+read, and so that streaming is never buffered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from ..errors import ImageTooLarge
+from .metrics import Metrics
+
+__all__ = ["BodyLimitMiddleware", "EdgeMiddleware", "error_body"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+access_log = logging.getLogger("alphacut.access")
+
+
+def error_body(kind: str, message: str) -> bytes:
+    """The JSON shape of every error response."""
+    return json.dumps({"error": {"type": kind, "message": message}}).encode()
+
+
+async def _send_error(
+    send: Send, status: int, kind: str, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    body = error_body(kind, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+class BodyLimitMiddleware:
+    """413 for /api/ bodies over `max_bytes`: from Content-Length before reading, or as soon
+    as a chunked body passes the limit while being read."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        limit_text = f"upload is larger than the limit of {self.max_bytes / 2**20:g} MB"
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                await _send_error(send, 400, "InputError", "invalid Content-Length header")
+                return
+            if size > self.max_bytes:
+                await _send_error(send, 413, "ImageTooLarge", limit_text)
+                return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise ImageTooLarge(limit_text, source="upload")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+class EdgeMiddleware:
+    """Request ids, one structured access-log line per request, request metrics, and 503
+    for new requests once the server is draining for shutdown."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, is_draining: Callable[[], bool]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.is_draining = is_draining
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = (_header(scope, b"x-request-id") or uuid.uuid4().hex.encode())[:64]
+        state = {"status": 500, "bytes": 0}
+
+        async def tracking_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+            elif message["type"] == "http.response.body":
+                state["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            if self.is_draining() and scope["path"] != "/healthz":
+                await _send_error(
+                    tracking_send,
+                    503,
+                    "Overloaded",
+                    "server is shutting down",
+                    ((b"retry-after", b"5"),),
+                )
+            else:
+                await self.app(scope, receive, tracking_send)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            route_name = getattr(route, "path", None) or (
+                "static" if scope["path"].startswith("/static/") else "unmatched"
+            )
+            self.metrics.requests.labels(scope["method"], route_name, str(state["status"])).inc()
+            self.metrics.latency.labels(route_name).observe(elapsed)
+            client = scope.get("client") or ("-", 0)
+            access_log.info(
+                json.dumps(
+                    {
+                        "request_id": request_id.decode(errors="replace"),
+                        "client": client[0],
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": state["status"],
+                        "bytes": state["bytes"],
+                        "ms": round(elapsed * 1000, 1),
+                    }
+                )
+            )

@@ -1,0 +1,219 @@
+"""HTTP routes. rembg's server parameters (`model`, `a`, `af`, `ab`, `ae`, `om`, `ppm`, `bgc`)
+work unchanged, beside readable aliases (`only_mask`, `bgcolor`, `format`, …)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.datastructures import UploadFile
+
+from .. import __version__
+from ..errors import AuthenticationFailed, InputError, Overloaded
+from ..imageio import SUFFIXES
+from ..options import OUTPUT_FORMATS, SETTINGS, options_from_params
+from .cache import result_key
+from .engine import Engine, Result
+from .settings import ServerSettings
+
+__all__ = ["STATIC_DIR", "api_router", "public_router"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+_HTTP_EXCLUDED = frozenset({"background_image"})  # a server path is not a client's to choose
+_IGNORED = ("extras",)  # accepted from rembg clients, meaningless here
+
+
+def _settings(request: Request) -> ServerSettings:
+    settings: ServerSettings = request.app.state.settings
+    return settings
+
+
+def require_api_key(request: Request) -> None:
+    keys = _settings(request).api_keys
+    if not keys:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.strip(), k) for k in keys):
+        raise AuthenticationFailed("missing or invalid API key (send Authorization: Bearer <key>)")
+
+
+def _option_schema() -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "file": {"type": "string", "format": "binary", "description": "The image."},
+        "model": {"type": "string", "description": "Model name; see GET /api/models."},
+    }
+    for setting in SETTINGS:
+        if setting.name in _HTTP_EXCLUDED:
+            continue
+        kind = (
+            "boolean"
+            if isinstance(setting.default, bool)
+            else ("integer" if isinstance(setting.default, int) else "string")
+        )
+        aliases = f" Aliases: {', '.join(setting.aliases)}." if setting.aliases else ""
+        properties[setting.name] = {"type": kind, "description": setting.help + aliases}
+    return {
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": properties, "required": ["file"]}
+                },
+                "image/*": {"schema": {"type": "string", "format": "binary"}},
+            },
+            "description": "The image as multipart field `file`, or as the raw body. Options may "
+            "also go in the query string.",
+        },
+        "responses": {
+            "200": {
+                "content": {"image/png": {}, "image/webp": {}, "image/jpeg": {}},
+                "description": "The cutout or mask.",
+            }
+        },
+    }
+
+
+api_router = APIRouter(prefix="/api", dependencies=[Depends(require_api_key)])
+public_router = APIRouter()
+
+
+@api_router.post("/remove", openapi_extra=_option_schema(), response_class=Response)
+async def remove_upload(request: Request) -> Response:
+    """Remove the background of an uploaded image."""
+    params = dict(request.query_params)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=64)
+        upload = form.get("file")
+        params.update({k: v for k, v in form.items() if k != "file" and isinstance(v, str)})
+        if not isinstance(upload, UploadFile):
+            raise InputError("the multipart body has no file field named 'file'")
+        data, name = await upload.read(), upload.filename or "upload"
+    elif content_type.startswith("application/x-www-form-urlencoded"):
+        raise InputError("send the image as multipart field 'file' or as the raw request body")
+    else:
+        data, name = await request.body(), "upload"
+    return await _respond(request, data, params, name)
+
+
+@api_router.get("/remove", response_class=Response)
+async def remove_from_url(request: Request, url: str) -> Response:
+    """Fetch `url` and remove its background (only when the server runs with --allow-url)."""
+    settings = _settings(request)
+    if not settings.allow_url:
+        from .urlfetch import UrlRefused
+
+        raise UrlRefused("fetching images by URL is disabled on this server (see --allow-url)")
+    from .urlfetch import FetchPolicy, fetch_image_bytes
+
+    policy = FetchPolicy(
+        max_bytes=settings.url_max_bytes,
+        timeout_s=settings.url_timeout_s,
+        allow_networks=settings.url_allow_networks,
+    )
+    loop = asyncio.get_running_loop()
+    data = await loop.run_in_executor(None, functools.partial(fetch_image_bytes, url, policy))
+    params = {k: v for k, v in request.query_params.items() if k != "url"}
+    name = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0] or "download"
+    return await _respond(request, data, params, name)
+
+
+async def _respond(request: Request, data: bytes, params: dict[str, str], name: str) -> Response:
+    state = request.app.state
+    engine: Engine = state.engine
+    settings = _settings(request)
+    model = params.pop("model", None) or settings.default_model
+    for key in _IGNORED:
+        params.pop(key, None)
+    options = options_from_params(params, exclude=_HTTP_EXCLUDED)
+    if not data:
+        raise InputError("the upload is empty (0 bytes)", source=name)
+    key = result_key(data, model, options)
+    etag = f'"{key[:40]}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, no-cache",
+        "Content-Disposition": f'inline; filename="{_output_name(name, options.output_format)}"',
+        "X-Alphacut-Model": model,
+    }
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    cached = state.cache.get(key)
+    if cached is not None:
+        state.metrics.cache_hits.inc()
+        return Response(
+            cached[0], media_type=cached[1], headers={**headers, "X-Alphacut-Cache": "hit"}
+        )
+    state.metrics.cache_misses.inc()
+    result: Result = await engine.remove(data, model, options, source=name)
+    state.cache.put(key, result.data, result.media_type)
+    state.metrics.cache_bytes.set(state.cache.size)
+    return Response(
+        result.data, media_type=result.media_type, headers={**headers, "X-Alphacut-Cache": "miss"}
+    )
+
+
+def _output_name(name: str, output_format: str) -> str:
+    stem = Path(name).stem or "result"
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)[:100]
+    return safe + SUFFIXES[output_format]
+
+
+@api_router.get("/models")
+async def list_models(request: Request) -> dict[str, Any]:
+    """Models this server offers: which are available locally and which are loaded."""
+    engine: Engine = request.app.state.engine
+    return {"default": _settings(request).default_model, "models": engine.describe_models()}
+
+
+@public_router.get("/api/config")
+async def config(request: Request) -> dict[str, Any]:
+    """What a client needs to know before uploading."""
+    settings = _settings(request)
+    return {
+        "version": __version__,
+        "max_upload_bytes": settings.max_upload_bytes,
+        "max_pixels": settings.max_pixels,
+        "auth_required": bool(settings.api_keys),
+        "default_model": settings.default_model,
+        "formats": list(OUTPUT_FORMATS),
+        "url_fetch": settings.allow_url,
+    }
+
+
+@public_router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@public_router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: the default model is loaded and the server is not shutting down."""
+    settings = _settings(request)
+    engine: Engine = request.app.state.engine
+    if request.app.state.draining:
+        raise Overloaded("server is shutting down")
+    if not engine.is_loaded(settings.default_model):
+        error = request.app.state.load_error
+        detail = f": {error}" if error else ""
+        raise Overloaded(f"default model {settings.default_model!r} is not loaded yet{detail}")
+    return JSONResponse({"status": "ready", "model": settings.default_model})
+
+
+@public_router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    state = request.app.state
+    state.metrics.queue_depth.set(state.engine.queued)
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+@public_router.get("/", include_in_schema=False)
+async def index() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,82 @@
+"""Everything the HTTP service can be told, in one frozen object."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import OptionsError
+from ..options import DEFAULT_MAX_PIXELS, RuntimeOptions
+
+__all__ = ["ServerSettings", "load_api_keys"]
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerSettings:
+    """Configuration of `create_app`.
+
+    default_model: loaded at start-up; /readyz is 503 until it is.
+    models: names clients may ask for (None: every registered model already in the cache).
+    allow_downloads: whether a request may trigger a model download (off: only cached models).
+    workers: inferences run at once; queue_size: requests allowed to wait beyond that, after
+    which the answer is 503 with Retry-After. request_timeout_s: per-request limit (504).
+    max_upload_bytes: larger bodies get 413 before they are read. cache_bytes: result cache
+    size (0 turns it off). api_keys: when non-empty, /api/* needs `Authorization: Bearer <key>`.
+    cors_origins: allowed browser origins (empty: no CORS headers, the locked-down default).
+    allow_url: enable GET /api/remove?url=… ; url_allow_networks: private CIDRs it may reach.
+    """
+
+    default_model: str = "u2netp"
+    models: tuple[str, ...] | None = None
+    allow_downloads: bool = False
+    workers: int = field(default_factory=_cores)
+    queue_size: int = 16
+    request_timeout_s: float = 60.0
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    cache_bytes: int = 128 * 1024 * 1024
+    api_keys: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    allow_url: bool = False
+    url_max_bytes: int = 25 * 1024 * 1024
+    url_timeout_s: float = 10.0
+    url_allow_networks: tuple[str, ...] = ()
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
+    retry_after_s: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "max_upload_bytes", "max_pixels"):
+            if getattr(self, name) < 1:
+                raise OptionsError(f"{name} must be at least 1")
+        if self.queue_size < 0 or self.cache_bytes < 0:
+            raise OptionsError("queue_size and cache_bytes cannot be negative")
+        if self.request_timeout_s <= 0:
+            raise OptionsError("request_timeout_s must be positive")
+
+    @property
+    def threads_per_worker(self) -> int:
+        """ONNX Runtime threads per inference, so that all workers together fill the cores."""
+        return max(1, _cores() // self.workers)
+
+
+def load_api_keys(value: str | None = None, file: str | Path | None = None) -> tuple[str, ...]:
+    """API keys from a comma-separated string ($ALPHACUT_API_KEYS) and/or a file with one key
+    per line ($ALPHACUT_API_KEYS_FILE); blank lines and # comments are ignored."""
+    value = os.environ.get("ALPHACUT_API_KEYS") if value is None else value
+    file = os.environ.get("ALPHACUT_API_KEYS_FILE") if file is None else file
+    keys = [k.strip() for k in (value or "").split(",")]
+    if file:
+        try:
+            lines = Path(file).read_text().splitlines()
+        except OSError as exc:
+            raise OptionsError(f"cannot read API key file {file}: {exc}") from None
+        keys.extend(line.strip() for line in lines if not line.lstrip().startswith("#"))
+    return tuple(k for k in keys if k)

@@ -1,0 +1,231 @@
+"""The HTTP API in-process: behaviour, errors, cache, auth, CORS and metrics."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from alphacut import remove
+from alphacut.server import ServerSettings, create_app
+from helpers import PHOTOS, png_bytes, skimage_photo
+
+PHOTO = (PHOTOS / "car-1.jpg").read_bytes()
+
+
+class ReadyClient(TestClient):
+    """A TestClient whose `with` block starts only once /readyz says the model is loaded."""
+
+    def __enter__(self) -> ReadyClient:
+        super().__enter__()
+        deadline = time.monotonic() + 60
+        while self.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, self.get("/readyz").text
+            time.sleep(0.02)
+        return self
+
+
+def client_for(**settings: object) -> ReadyClient:
+    return ReadyClient(create_app(ServerSettings(**settings)))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with client_for(workers=2) as c:
+        yield c
+
+
+def assert_error(response, status: int, kind: str) -> str:  # type: ignore[no-untyped-def]
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["type"] == kind
+    assert body["error"]["message"]
+    return str(body["error"]["message"])
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready", "model": "u2netp"}
+
+
+def test_multipart_upload_matches_the_library(client: TestClient, session) -> None:
+    response = client.post("/api/remove", files={"file": ("car.jpg", PHOTO, "image/jpeg")})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["content-disposition"] == 'inline; filename="car.png"'
+    assert response.content == remove(PHOTO, session=session)
+
+
+def test_raw_body_and_rembg_parameter_names(client: TestClient, session) -> None:
+    response = client.post("/api/remove?om=true&ppm=true", content=PHOTO)
+    assert response.status_code == 200
+    mask = Image.open(io.BytesIO(response.content))
+    expected = remove(
+        Image.open(io.BytesIO(PHOTO)), session=session, only_mask=True, post_process_mask=True
+    )
+    assert mask.mode == "L"
+    assert np.array_equal(np.asarray(mask), np.asarray(expected))
+
+
+def test_form_fields_and_readable_aliases(client: TestClient) -> None:
+    data = {"bgcolor": "#ff0000", "format": "webp", "model": "u2netp"}
+    response = client.post("/api/remove", files={"file": ("a.jpg", PHOTO)}, data=data)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/webp"
+    image = Image.open(io.BytesIO(response.content)).convert("RGBA")
+    assert np.asarray(image)[..., 3].min() == 255  # a solid background leaves no transparency
+    rembg_style = client.post(
+        "/api/remove", files={"file": ("a.jpg", PHOTO)}, data={"bgc": "0,0,255,255"}
+    )
+    assert rembg_style.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "kind", "words"),
+    [
+        (b"hello, I am text", 415, "UnsupportedImage", "text file"),
+        (b"%PDF-1.4 fake", 415, "UnsupportedImage", "PDF"),
+        (PHOTO[: len(PHOTO) // 3], 415, "UnsupportedImage", "truncated"),
+        (b"", 400, "InputError", "empty"),
+    ],
+)
+def test_bad_uploads_are_4xx_json(
+    client: TestClient, body: bytes, status: int, kind: str, words: str
+) -> None:
+    message = assert_error(
+        client.post("/api/remove", files={"file": ("x.png", body)}), status, kind
+    )
+    assert words in message
+
+
+def test_bad_options_and_models_are_4xx_json(client: TestClient) -> None:
+    assert "unknown option" in assert_error(
+        client.post("/api/remove?colour=red", content=PHOTO), 422, "OptionsError"
+    )
+    assert_error(client.post("/api/remove?af=999", content=PHOTO), 422, "OptionsError")
+    assert_error(client.post("/api/remove?om=maybe", content=PHOTO), 422, "OptionsError")
+    assert_error(client.post("/api/remove?bgc=blue", content=PHOTO), 422, "OptionsError")
+    assert_error(client.post("/api/remove?model=nope", content=PHOTO), 404, "ModelNotFound")
+    assert_error(
+        client.post("/api/remove?background_image=/etc/passwd", content=PHOTO), 422, "OptionsError"
+    )
+    assert_error(client.post("/api/remove", files={"other": ("a.jpg", PHOTO)}), 400, "InputError")
+    assert_error(client.get("/no/such/page"), 404, "NotFound")
+
+
+def test_a_model_missing_from_the_cache_is_not_downloaded_by_a_request(client: TestClient) -> None:
+    message = assert_error(
+        client.post("/api/remove?model=birefnet-general", content=PHOTO), 404, "ModelNotFound"
+    )
+    assert "models pull" in message
+
+
+def test_pixel_limit_applies(client: TestClient) -> None:
+    with client_for(max_pixels=10_000) as small:
+        assert_error(small.post("/api/remove", content=PHOTO), 413, "ImageTooLarge")
+
+
+def test_upload_limit_is_413_from_the_headers() -> None:
+    with client_for(max_upload_bytes=1000) as small:
+        message = assert_error(small.post("/api/remove", content=PHOTO), 413, "ImageTooLarge")
+        assert "limit" in message
+
+
+def test_cache_and_etags(client: TestClient) -> None:
+    photo = png_bytes(skimage_photo("coffee", 100))
+    first = client.post("/api/remove", content=photo)
+    second = client.post("/api/remove", content=photo)
+    assert first.headers["x-alphacut-cache"] == "miss"
+    assert second.headers["x-alphacut-cache"] == "hit"
+    assert first.content == second.content
+    etag = first.headers["etag"]
+    assert client.post("/api/remove?om=true", content=photo).headers["etag"] != etag
+    not_modified = client.post("/api/remove", content=photo, headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304
+    assert not_modified.content == b""
+    with client_for(cache_bytes=0) as uncached:
+        for _ in range(2):
+            assert uncached.post("/api/remove", content=photo).headers["x-alphacut-cache"] == "miss"
+
+
+def test_api_keys() -> None:
+    with client_for(api_keys=("s3cret",)) as secured:
+        assert_error(secured.post("/api/remove", content=PHOTO), 401, "AuthenticationFailed")
+        wrong = secured.post("/api/remove", content=PHOTO, headers={"Authorization": "Bearer nope"})
+        assert_error(wrong, 401, "AuthenticationFailed")
+        assert wrong.headers["www-authenticate"] == "Bearer"
+        good = secured.post(
+            "/api/remove", content=PHOTO, headers={"Authorization": "Bearer s3cret"}
+        )
+        assert good.status_code == 200
+        assert secured.get("/healthz").status_code == 200
+        assert secured.get("/api/config").json()["auth_required"] is True
+
+
+def test_cors_is_locked_down_by_default(client: TestClient) -> None:
+    origin = {"Origin": "https://shop.example"}
+    assert "access-control-allow-origin" not in client.get("/api/models", headers=origin).headers
+    with client_for(cors_origins=("https://shop.example",)) as open_client:
+        allowed = open_client.get("/api/models", headers=origin)
+        assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
+        other = open_client.get("/api/models", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_timeout_is_504() -> None:
+    with client_for(request_timeout_s=0.001) as hurried:
+        assert_error(hurried.post("/api/remove", content=PHOTO), 504, "InferenceTimeout")
+
+
+def test_url_fetch_is_off_by_default(client: TestClient) -> None:
+    assert_error(client.get("/api/remove?url=http://127.0.0.1/x.png"), 403, "UrlRefused")
+
+
+def test_models_config_docs_and_page(client: TestClient) -> None:
+    models = client.get("/api/models").json()
+    assert models["default"] == "u2netp"
+    u2netp = next(m for m in models["models"] if m["name"] == "u2netp")
+    assert u2netp["available"]
+    assert u2netp["loaded"]
+    assert {m["name"] for m in models["models"]} >= {
+        "u2net",
+        "isnet-general-use",
+        "birefnet-general",
+    }
+    config = client.get("/api/config").json()
+    assert config["max_upload_bytes"] == 25 * 1024 * 1024
+    assert config["auth_required"] is False
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert "multipart/form-data" in spec["paths"]["/api/remove"]["post"]["requestBody"]["content"]
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "<html" in page.text.lower()
+
+
+def test_metrics(client: TestClient) -> None:
+    client.post("/api/remove", content=b"junk")
+    text = client.get("/metrics").text
+    for name in [
+        "alphacut_requests_total",
+        "alphacut_request_seconds_bucket",
+        "alphacut_queue_depth",
+        "alphacut_in_flight",
+        "alphacut_cache_hits_total",
+        'alphacut_model_load_seconds{model="u2netp"}',
+        'alphacut_errors_total{type="UnsupportedImage"}',
+    ]:
+        assert name in text, name
+
+
+def test_request_ids_are_echoed(client: TestClient) -> None:
+    response = client.get("/healthz", headers={"X-Request-ID": "abc123"})
+    assert response.headers["x-request-id"] == "abc123"
+    assert len(client.get("/healthz").headers["x-request-id"]) == 32

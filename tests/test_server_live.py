@@ -1,0 +1,172 @@
+"""A real `alphacut serve` (real uvicorn) on loopback: limits, concurrency, memory, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from helpers import PHOTOS, png_bytes, skimage_photo
+
+ALPHACUT = str(Path(sys.executable).with_name("alphacut"))
+PHOTO = (PHOTOS / "car-1.jpg").read_bytes()
+BIG_PHOTO = (PHOTOS / "bike.jpg").read_bytes()  # 3000x2000: about a second of work
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def live_server(*flags: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [ALPHACUT, "serve", "--host", "127.0.0.1", "--port", str(port), *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.1)
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_huge_upload_is_refused_before_it_is_read() -> None:
+    with live_server() as (base, process):
+        before = rss_mb(process.pid)
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(
+                b"POST /api/remove HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                b"Content-Length: 62914560\r\n\r\n" + b"\0" * 65536
+            )
+            reply = raw.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 413")
+        assert b'"ImageTooLarge"' in reply
+        # A client that streams 60 MB anyway gets the same answer.
+        big = httpx.post(f"{base}/api/remove", content=b"\0" * (60 * 1024 * 1024), timeout=60)
+        assert big.status_code == 413
+        assert rss_mb(process.pid) - before < 30
+        assert httpx.get(f"{base}/healthz").status_code == 200
+
+
+async def _burst(base: str, count: int, concurrency: int, body: bytes) -> list[httpx.Response]:
+    limit = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(timeout=120) as client:
+
+        async def one() -> httpx.Response:
+            async with limit:
+                return await client.post(f"{base}/api/remove", content=body)
+
+        return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+def test_36_uploads_at_16_concurrent_all_succeed() -> None:
+    with live_server("--cache-mb", "0") as (base, _):
+        responses = asyncio.run(_burst(base, 36, 16, PHOTO))
+        assert [r.status_code for r in responses] == [200] * 36
+        assert len({r.content for r in responses}) == 1
+        assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+        assert httpx.get(f"{base}/readyz").status_code == 200
+
+
+def test_overload_answers_503_at_once_and_recovers() -> None:
+    with live_server("--workers", "1", "--queue-size", "1", "--cache-mb", "0") as (base, _):
+        started = time.monotonic()
+        responses = asyncio.run(_burst(base, 6, 6, BIG_PHOTO))
+        codes = sorted(r.status_code for r in responses)
+        assert codes.count(200) >= 2
+        assert codes.count(503) >= 1
+        refused = [r for r in responses if r.status_code == 503]
+        assert all(r.headers["retry-after"] == "2" for r in refused)
+        assert all(r.json()["error"]["type"] == "Overloaded" for r in refused)
+        assert time.monotonic() - started < 60
+        assert httpx.post(f"{base}/api/remove", content=PHOTO, timeout=60).status_code == 200
+        metrics = httpx.get(f"{base}/metrics").text
+        assert 'alphacut_errors_total{type="Overloaded"}' in metrics
+
+
+def test_memory_stays_flat_under_sustained_load() -> None:
+    photos = [
+        png_bytes(skimage_photo(name, 200)) for name in ("astronaut", "chelsea", "coffee", "rocket")
+    ]
+    with live_server("--cache-mb", "0") as (base, process):
+
+        async def load(count: int) -> list[int]:
+            limit = asyncio.Semaphore(4)
+            async with httpx.AsyncClient(timeout=120) as client:
+
+                async def one(i: int) -> int:
+                    async with limit:
+                        response = await client.post(f"{base}/api/remove", content=photos[i % 4])
+                        return response.status_code
+
+                return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+        assert set(asyncio.run(load(40))) == {200}  # warm-up: arenas and caches settle
+        settled = rss_mb(process.pid)
+        assert set(asyncio.run(load(200))) == {200}
+        grown = rss_mb(process.pid) - settled
+        assert grown < 40, f"RSS grew by {grown:.0f} MB over 200 requests"
+
+
+def test_graceful_shutdown_finishes_in_flight_requests() -> None:
+    with live_server("--cache-mb", "0") as (base, process):
+
+        async def slow_then_stop() -> httpx.Response:
+            async with httpx.AsyncClient(timeout=60) as client:
+                request = asyncio.create_task(client.post(f"{base}/api/remove", content=BIG_PHOTO))
+                await asyncio.sleep(0.4)
+                process.send_signal(signal.SIGTERM)
+                return await request
+
+        response = asyncio.run(slow_then_stop())
+        assert response.status_code == 200
+        assert response.content[:8] == b"\x89PNG\r\n\x1a\n"
+        # uvicorn re-raises the captured SIGTERM once shutdown is complete.
+        assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+        try:
+            refused = httpx.get(f"{base}/healthz", timeout=2).status_code
+        except httpx.TransportError:
+            refused = None
+        assert refused in (None, 503)
+        log_lines = [
+            line for line in process.stderr.read().decode().splitlines() if '"path"' in line
+        ]  # type: ignore[union-attr]
+        record = json.loads(log_lines[-1].split("INFO: ", 1)[1])
+        assert record["path"] == "/api/remove"
+        assert record["status"] == 200

@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models demo test lint typecheck pytest clean
+.PHONY: install models browser demo test lint typecheck pytest bench-server clean
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +31,25 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: models
+# The web page is tested in Debian's Chromium, driven by Playwright (which never downloads a browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+pytest: models browser
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
+# rembg's server needs its own environment: rembg[cli] pins an older FastAPI and brings gradio.
+REMBG_VENV ?= .venv-rembg
+$(REMBG_VENV)/.installed:
+	$(PYTHON) -m venv $(REMBG_VENV)
+	$(REMBG_VENV)/bin/python -m pip install --quiet 'rembg[cpu,cli]==2.0.86'
+	touch $@
+
+bench-server: models $(REMBG_VENV)/.installed
+	$(BIN)/python -m alphacut.bench.server --rembg $(REMBG_VENV)/bin/rembg
+
 clean:
-	rm -rf $(VENV) out test-artifacts .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(REMBG_VENV) out test-artifacts .mypy_cache .ruff_cache .pytest_cache

@@ -229,3 +229,36 @@ def test_request_ids_are_echoed(client: TestClient) -> None:
     response = client.get("/healthz", headers={"X-Request-ID": "abc123"})
     assert response.headers["x-request-id"] == "abc123"
     assert len(client.get("/healthz").headers["x-request-id"]) == 32
+
+
+def test_url_fetch_when_enabled(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import http.server
+    import threading
+
+    (tmp_path / "car.jpg").write_bytes(PHOTO)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, format, *args):  # type: ignore[no-untyped-def]
+            pass
+
+    try:
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Quiet)
+    except OSError as exc:
+        pytest.skip(f"cannot bind 127.0.0.2: {exc}")
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    port = httpd.server_address[1]
+    try:
+        settings = {"allow_url": True, "url_allow_networks": ("127.0.0.2/32",)}
+        with client_for(**settings) as fetching:
+            ok = fetching.get(f"/api/remove?url=http://127.0.0.2:{port}/car.jpg&om=true")
+            assert ok.status_code == 200, ok.text
+            assert Image.open(io.BytesIO(ok.content)).size == (480, 360)
+            assert ok.headers["content-disposition"] == 'inline; filename="car.png"'
+            refused = fetching.get(f"/api/remove?url=http://127.0.0.1:{port}/car.jpg")
+            assert "loopback" in assert_error(refused, 403, "UrlRefused")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

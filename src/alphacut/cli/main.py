@@ -83,3 +83,7 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("alphacut: interrupted", err=True)
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

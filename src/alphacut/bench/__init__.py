@@ -1,0 +1,1 @@
+"""Benchmarks that compare alphacut with rembg side by side, in one run."""

@@ -1,0 +1,345 @@
+"""The web page in a real headless Chromium, against a real uvicorn on loopback.
+
+Uses Debian's /usr/bin/chromium through Playwright (never a downloaded browser). Screenshots go
+to test-artifacts/ for a human to look at.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageChops
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="needs Debian's Chromium at /usr/bin/chromium (apt install chromium)",
+)
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
+uvicorn = pytest.importorskip("uvicorn", reason="needs uvicorn to serve the page")
+expect = sync_api.expect
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTO = ROOT / "tests" / "data" / "photos" / "car-1.jpg"
+ARTIFACTS = ROOT / "test-artifacts"
+LAUNCH_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# Counts the result's pixels by alpha, drawn at natural size onto a fresh canvas.
+COUNT_ALPHA_JS = """(img) => {
+  const canvas = document.createElement("canvas");
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let clear = 0, opaque = 0, mostly = 0;
+  for (let i = 3; i < px.length; i += 4) {
+    px[i] === 255 ? opaque++ : clear++;
+    if (px[i] >= 128) mostly++;
+  }
+  return {width: canvas.width, height: canvas.height, clear, opaque, mostly};
+}"""
+
+# Reads the mask canvas: whether it is grey (r == g == b, opaque) and how much is black/white.
+READ_MASK_JS = """(canvas) => {
+  const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let grey = true, black = 0, white = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    if (px[i] !== px[i + 1] || px[i] !== px[i + 2] || px[i + 3] !== 255) grey = false;
+    if (px[i] === 0) black++;
+    if (px[i] === 255) white++;
+  }
+  return {width: canvas.width, height: canvas.height, grey, black, white};
+}"""
+
+
+def _make_app() -> tuple[object, str]:
+    try:
+        from alphacut.server.app import create_app
+        from alphacut.server.settings import ServerSettings
+    except ModuleNotFoundError as err:
+        if err.name not in {"alphacut.server", "alphacut.server.app", "alphacut.server.settings"}:
+            raise
+        # TEMPORARY fallback while the real FastAPI app is being written: drive the page against
+        # the throwaway stub. Remove this branch once alphacut.server.app exists.
+        from page_stub_server import create_stub_app
+
+        return create_stub_app(), "stub"
+    return create_app(ServerSettings()), "real"
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    app, _kind = _make_app()  # _kind: "real" or "stub", handy when debugging
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="web-page-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped while starting"
+        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page_errors() -> list[str]:
+    """Uncaught exceptions thrown by the page during one test."""
+    return []
+
+
+def _open(browser, base_url: str, errors: list[str], **context_options):
+    context = browser.new_context(accept_downloads=True, **context_options)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(base_url + "/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    return context, page
+
+
+@pytest.fixture
+def page(browser, base_url: str, page_errors: list[str]) -> Iterator[object]:
+    context, page = _open(browser, base_url, page_errors, viewport={"width": 1280, "height": 900})
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def upload(page, path: Path, state: str = "done"):
+    """Pick one file through the file input and wait for its card to reach `state`."""
+    page.get_by_test_id("file-input").set_input_files(path)
+    card = page.get_by_test_id("card").last
+    expect(card).to_have_attribute("data-state", re.compile("^(done|error)$"), timeout=60_000)
+    if state == "done" and card.get_attribute("data-state") == "error":
+        pytest.fail(f"upload failed: {card.get_by_test_id('error-message').inner_text()}")
+    expect(card).to_have_attribute("data-state", state)
+    return card
+
+
+def test_upload_shows_a_cutout_with_real_transparency(page, page_errors) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "page-before.png", full_page=True)
+
+    card = upload(page, PHOTO)
+
+    expect(card).to_contain_text("car-1.jpg")
+    result = card.get_by_test_id("result-image")
+    expect(result).to_be_visible()
+    counts = result.evaluate(COUNT_ALPHA_JS)
+    assert (counts["width"], counts["height"]) == (480, 360)
+    assert counts["clear"] > 0, counts  # alpha < 255: background removed
+    assert counts["opaque"] > 0, counts  # alpha == 255: a subject kept
+    # u2netp's mask is soft, so judge the split at half alpha: a car, not all or nothing.
+    assert 0.05 < counts["mostly"] / (480 * 360) < 0.95, counts
+    page.screenshot(path=ARTIFACTS / "page-after.png", full_page=True)
+    assert page_errors == []
+
+
+def test_download_link_saves_the_png(page, page_errors, tmp_path: Path) -> None:
+    card = upload(page, PHOTO)
+
+    with page.expect_download() as info:
+        card.get_by_test_id("download-link").click()
+    download = info.value
+    assert download.suggested_filename == "car-1.png"
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    data = saved.read_bytes()
+    assert data.startswith(PNG_MAGIC)
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.size == (480, 360)
+        assert image.mode == "RGBA"
+    assert page_errors == []
+
+
+def test_server_error_is_shown_in_the_card(page, page_errors, tmp_path: Path) -> None:
+    fake = tmp_path / "notes.png"
+    fake.write_bytes(b"hello")
+
+    card = upload(page, fake, state="error")
+
+    message = card.get_by_test_id("error-message")
+    expect(message).to_be_visible()
+    expect(message).to_have_attribute("role", "alert")
+    assert "not an image" in message.inner_text().lower()
+    assert card.get_by_test_id("result-image").is_hidden()
+    assert page_errors == []
+
+
+def test_files_are_checked_before_uploading(page, page_errors, tmp_path: Path) -> None:
+    text = tmp_path / "readme.txt"
+    text.write_text("not a picture")
+    big = tmp_path / "huge.png"
+    big.write_bytes(PNG_MAGIC + bytes(26 * 1024 * 1024))  # over the default 25 MiB
+    requests: list[str] = []
+    page.on("request", lambda req: "/api/remove" in req.url and requests.append(req.url))
+
+    card = upload(page, text, state="error")
+    expect(card.get_by_test_id("error-message")).to_contain_text("Not an image")
+    card = upload(page, big, state="error")
+    expect(card.get_by_test_id("error-message")).to_contain_text("Too large")
+    expect(card.get_by_test_id("error-message")).to_contain_text("25 MB")
+
+    assert requests == []
+    assert page_errors == []
+
+
+def test_options_reach_the_server(page, page_errors, tmp_path: Path) -> None:
+    page.get_by_test_id("format-select").select_option("webp")
+    page.get_by_test_id("opt-only-mask").check()
+    card = upload(page, PHOTO)
+    expect(card.get_by_test_id("mask-toggle")).to_be_hidden()  # a mask has no alpha to show
+
+    with page.expect_download() as info:
+        card.get_by_test_id("download-link").click()
+    assert info.value.suggested_filename == "car-1.webp"
+    saved = tmp_path / "car-1.webp"
+    info.value.save_as(saved)
+    with Image.open(saved) as image:
+        assert (image.format, image.size) == ("WEBP", (480, 360))
+        assert "A" not in image.mode  # a mask, not a cutout
+        red, green, blue = image.convert("RGB").split()
+    assert ImageChops.difference(red, green).getextrema()[1] <= 2  # grey
+    assert ImageChops.difference(red, blue).getextrema()[1] <= 2
+    low, high = red.getextrema()
+    assert low < 10  # a black background
+    assert high > 245  # and a white subject
+    assert page_errors == []
+
+
+def test_mobile_layout_does_not_overflow(browser, base_url: str, page_errors) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    viewport = {"width": 390, "height": 844}
+    context, page = _open(
+        browser, base_url, page_errors, viewport=viewport, is_mobile=True, has_touch=True
+    )
+    try:
+        width = "document.documentElement.scrollWidth"
+        assert page.evaluate(width) <= 390
+        upload(page, PHOTO)
+        assert page.evaluate(width) <= 390
+        card_box = page.get_by_test_id("card").bounding_box()
+        assert card_box is not None
+        assert card_box["x"] >= 0
+        assert card_box["x"] + card_box["width"] <= 390
+        page.screenshot(path=ARTIFACTS / "page-mobile.png", full_page=True)
+    finally:
+        context.close()
+    assert page_errors == []
+
+
+def test_keyboard_reaches_the_drop_zone_and_opens_the_picker(page, page_errors) -> None:
+    # Playwright turns on file-chooser interception asynchronously when the first listener is
+    # added; add one now so that it is on before Enter, which clicks on keydown.
+    page.on("filechooser", lambda _chooser: None)
+    active = "document.activeElement && document.activeElement.dataset.testid"
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if page.evaluate(active) == "drop-zone":
+            break
+    assert page.evaluate(active) == "drop-zone"
+    outline = page.get_by_test_id("drop-zone").evaluate("el => getComputedStyle(el).outlineStyle")
+    assert outline != "none"  # a visible focus ring
+
+    with page.expect_file_chooser() as info:
+        page.keyboard.press("Enter")
+    assert info.value.is_multiple()
+    with page.expect_file_chooser():
+        page.keyboard.press(" ")
+    assert page_errors == []
+
+
+def test_mask_view_compare_slider_and_backdrops(page, page_errors) -> None:
+    card = upload(page, PHOTO)
+    result = card.get_by_test_id("result-image")
+    mask = card.get_by_test_id("mask-canvas")
+    expect(mask).to_be_hidden()
+
+    toggle = card.get_by_test_id("mask-toggle")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    expect(mask).to_be_visible()
+    expect(result).to_be_hidden()
+    pixels = mask.evaluate(READ_MASK_JS)
+    assert (pixels["width"], pixels["height"]) == (480, 360)
+    assert pixels["grey"]
+    assert pixels["black"] > 0
+    assert pixels["white"] > 0
+    toggle.click()
+    expect(result).to_be_visible()
+    expect(mask).to_be_hidden()
+
+    overlay = card.locator("[data-after]")
+    clip = "el => getComputedStyle(el).clipPath"
+    assert "50%" in overlay.evaluate(clip)
+    slider = card.get_by_test_id("compare-slider")
+    slider.focus()
+    page.keyboard.press("Home")
+    expect(slider).to_have_value("0")
+    assert re.search(r"\b0%\)$", overlay.evaluate(clip))
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    expect(slider).to_have_value("5")
+    assert re.search(r"\b5%\)$", overlay.evaluate(clip))
+
+    page.get_by_test_id("bg-black").click()
+    expect(page.get_by_test_id("bg-black")).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("bg-checker")).to_have_attribute("aria-pressed", "false")
+    expect(overlay).to_have_css("background-color", "rgb(11, 11, 13)")
+    page.get_by_test_id("bg-green").click()
+    expect(overlay).to_have_css("background-color", "rgb(31, 170, 89)")
+    assert page_errors == []
+
+
+def test_download_all_builds_a_zip(page, page_errors, tmp_path: Path) -> None:
+    upload(page, PHOTO)
+
+    with page.expect_download() as info:
+        page.get_by_test_id("download-all").click()
+    download = info.value
+    assert download.suggested_filename.endswith(".zip")
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+
+    with zipfile.ZipFile(saved) as archive:
+        assert archive.testzip() is None  # every CRC-32 matches
+        assert archive.namelist() == ["car-1.png"]
+        assert archive.getinfo("car-1.png").compress_type == zipfile.ZIP_STORED
+        data = archive.read("car-1.png")
+    assert data.startswith(PNG_MAGIC)
+    with Image.open(io.BytesIO(data)) as image:
+        assert (image.size, image.mode) == ((480, 360), "RGBA")
+    assert page_errors == []

@@ -7,6 +7,7 @@ to test-artifacts/ for a human to look at.
 from __future__ import annotations
 
 import io
+import os
 import re
 import threading
 import time
@@ -15,15 +16,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from PIL import Image, ImageChops
+from playwright import sync_api
+
+from alphacut.server import ServerSettings, create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="needs Debian's Chromium at /usr/bin/chromium (apt install chromium)",
-)
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
-uvicorn = pytest.importorskip("uvicorn", reason="needs uvicorn to serve the page")
+# In CI (where `make test` installs chromium) a missing browser is a failure, never a skip.
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs Debian's Chromium at /usr/bin/chromium (make browser)")
+    pytestmark = pytest.mark.skip(
+        reason="needs Debian's Chromium at /usr/bin/chromium (make browser)"
+    )
 expect = sync_api.expect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,24 +76,9 @@ READ_MASK_JS = """(canvas) => {
 }"""
 
 
-def _make_app() -> tuple[object, str]:
-    try:
-        from alphacut.server.app import create_app
-        from alphacut.server.settings import ServerSettings
-    except ModuleNotFoundError as err:
-        if err.name not in {"alphacut.server", "alphacut.server.app", "alphacut.server.settings"}:
-            raise
-        # TEMPORARY fallback while the real FastAPI app is being written: drive the page against
-        # the throwaway stub. Remove this branch once alphacut.server.app exists.
-        from page_stub_server import create_stub_app
-
-        return create_stub_app(), "stub"
-    return create_app(ServerSettings()), "real"
-
-
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    app, _kind = _make_app()  # _kind: "real" or "stub", handy when debugging
+    app = create_app(ServerSettings())
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, name="web-page-server", daemon=True)
     thread.start()

@@ -8,7 +8,6 @@ decode and encode of one image overlap with inference on another.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from .._system import usable_cores
 from ..errors import AlphacutError
 from ..imageio import write_image
 from ..options import RemoveOptions
@@ -44,10 +44,7 @@ class BatchItem:
 
 def default_jobs() -> int:
     """One worker per usable core."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
+    return usable_cores()
 
 
 def run_batch(

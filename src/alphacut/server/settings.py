@@ -6,17 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._system import usable_cores
 from ..errors import OptionsError
 from ..options import DEFAULT_MAX_PIXELS, RuntimeOptions
 
 __all__ = ["ServerSettings", "load_api_keys"]
-
-
-def _cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,7 +31,7 @@ class ServerSettings:
     default_model: str = "u2netp"
     models: tuple[str, ...] | None = None
     allow_downloads: bool = False
-    workers: int = field(default_factory=_cores)
+    workers: int = field(default_factory=usable_cores)
     queue_size: int = 16
     request_timeout_s: float = 60.0
     max_upload_bytes: int = 25 * 1024 * 1024
@@ -64,7 +58,7 @@ class ServerSettings:
     @property
     def threads_per_worker(self) -> int:
         """ONNX Runtime threads per inference, so that all workers together fill the cores."""
-        return max(1, _cores() // self.workers)
+        return max(1, usable_cores() // self.workers)
 
 
 def load_api_keys(value: str | None = None, file: str | Path | None = None) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from PIL import Image
 
 from ..options import OutputFormat, RemoveOptions
 from .atomic import atomic_write_bytes
+from .png import encode_png
 
 __all__ = ["MEDIA_TYPES", "SUFFIXES", "encode", "write_image"]
 
@@ -25,6 +26,9 @@ def encode(image: Image.Image, options: RemoveOptions, icc_profile: bytes | None
     `options.keep_icc_profile` is set and the image is RGB(A).
     """
     fmt: OutputFormat = options.output_format
+    keep_icc = bool(icc_profile and options.keep_icc_profile and image.mode in ("RGB", "RGBA"))
+    if fmt == "png" and image.mode in ("L", "LA", "RGB", "RGBA"):
+        return encode_png(image, options.png_compress_level, icc_profile if keep_icc else None)
     params: dict[str, object] = {}
     if fmt == "png":
         params["compress_level"] = options.png_compress_level
@@ -36,7 +40,7 @@ def encode(image: Image.Image, options: RemoveOptions, icc_profile: bytes | None
             flat = Image.new("RGB", image.size, (255, 255, 255))
             flat.paste(image, mask=image.getchannel("A"))
             image = flat
-    if icc_profile and options.keep_icc_profile and image.mode in ("RGB", "RGBA"):
+    if keep_icc:
         params["icc_profile"] = icc_profile
     buffer = io.BytesIO()
     image.save(buffer, _PIL_FORMATS[fmt], **params)

@@ -9,6 +9,7 @@ new one on every call.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import overload
@@ -45,12 +46,7 @@ def new_session(
     """
     if providers is not None:
         chosen = parse_providers(providers) if isinstance(providers, str) else tuple(providers)
-        base = runtime or RuntimeOptions()
-        runtime = RuntimeOptions(
-            providers=chosen,
-            intra_op_threads=base.intra_op_threads,
-            graph_optimization=base.graph_optimization,
-        )
+        runtime = dataclasses.replace(runtime or RuntimeOptions(), providers=chosen)
     name = None if model_path is not None and model_name == DEFAULT_MODEL else model_name
     return load_session(name, model_path=model_path, runtime=runtime, download=download)
 

@@ -121,17 +121,22 @@ class RuntimeOptions:
     "CPUExecutionProvider"). None means $ALPHACUT_PROVIDERS, else the CPU. A provider named
     explicitly must load, or session creation fails with ProviderUnavailable.
     intra_op_threads: threads one inference may use; None lets ONNX Runtime pick (all cores).
+    backend: "onnxruntime" or "openvino" (CPU only, needs alphacut[openvino]; faster, but
+    masks only within ±2 of rembg's, not identical). None: $ALPHACUT_BACKEND, else onnxruntime.
     """
 
     providers: tuple[str, ...] | None = None
     intra_op_threads: int | None = None
     graph_optimization: Literal["disabled", "basic", "extended", "all"] = "all"
+    backend: Literal["onnxruntime", "openvino"] | None = None
 
     def __post_init__(self) -> None:
         if self.providers is not None:
             object.__setattr__(self, "providers", tuple(self.providers))
         if self.intra_op_threads is not None and self.intra_op_threads < 1:
             raise OptionsError("intra_op_threads must be at least 1")
+        if self.backend not in (None, "onnxruntime", "openvino"):
+            raise OptionsError(f"backend must be onnxruntime or openvino, not {self.backend!r}")
 
     def resolved_providers(self) -> tuple[str, ...] | None:
         """Providers asked for here or in $ALPHACUT_PROVIDERS (comma separated); None if neither."""

@@ -64,6 +64,11 @@ from .params import PROVIDERS
 )
 @click.option("--providers", type=PROVIDERS, help="ONNX Runtime providers in order.")
 @click.option(
+    "--backend",
+    type=click.Choice(["onnxruntime", "openvino"]),
+    help="Runtime; openvino is faster on CPU but only within ±2 of rembg. [env: ALPHACUT_BACKEND]",
+)
+@click.option(
     "--graceful-timeout",
     type=click.FloatRange(min=0),
     default=30.0,
@@ -99,7 +104,7 @@ def serve_command(**flags: Any) -> None:
         cors_origins=tuple(flags["cors_origin"]),
         api_keys=load_api_keys(file=flags["api_keys_file"]),
         allow_url=flags["allow_url"],
-        runtime=RuntimeOptions(providers=flags["providers"]),
+        runtime=RuntimeOptions(providers=flags["providers"], backend=flags["backend"]),
         **({"workers": flags["workers"]} if flags["workers"] else {}),
     )
     logging.getLogger("alphacut").setLevel(flags["log_level"].upper())

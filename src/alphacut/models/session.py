@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InferenceError, InvalidModel, ModelNotFound, OptionsError, ProviderUnavailable
+from ..errors import InferenceError, InvalidModel, ModelNotFound, OptionsError
 from ..options import RuntimeOptions
+from .backends import OnnxRuntimeRunner, OpenVINORunner, Runner, choose_backend
 from .registry import DEFAULT_MODEL, IMAGENET_MEAN, IMAGENET_STD, ModelSpec, get_spec
 from .store import ProgressCallback, ensure_model
 
@@ -22,64 +23,36 @@ __all__ = ["Session", "custom_spec", "load_session"]
 
 log = logging.getLogger("alphacut.models")
 
-_CPU = "CPUExecutionProvider"
-_AUTO_ORDER = (
-    "TensorrtExecutionProvider",
-    "CUDAExecutionProvider",
-    "CoreMLExecutionProvider",
-    "DmlExecutionProvider",
-)
+_CPU = "CPUExecutionProvider"  # what custom-model probing always runs on
 
 
 class Session:
     """A loaded model: `run` takes a prepared NCHW float32 batch and returns the saliency map.
 
-    Thread-safe: ONNX Runtime allows concurrent `run` calls on one session.
+    Thread-safe: several threads may call `run` at once.
     """
 
     def __init__(self, spec: ModelSpec, path: Path, runtime: RuntimeOptions | None = None) -> None:
-        import onnxruntime as ort
-
         self.spec = spec
         self.path = path
         self.runtime = runtime or RuntimeOptions()
-        requested = self.runtime.resolved_providers()
-        providers = _choose_providers(requested, ort.get_available_providers())
-        options = ort.SessionOptions()
-        options.graph_optimization_level = {
-            "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        }[self.runtime.graph_optimization]
-        if self.runtime.intra_op_threads:
-            options.intra_op_num_threads = self.runtime.intra_op_threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+        self.backend = choose_backend(self.runtime)
         started = time.perf_counter()
-        try:
-            self._session = ort.InferenceSession(
-                str(path), sess_options=options, providers=list(providers)
-            )
-        except Exception as exc:  # ONNX Runtime raises its own untyped exception classes
-            if not path.exists():
-                raise ModelNotFound(f"model file not found: {path}") from exc
-            raise InvalidModel(f"{path} is not a readable ONNX model: {exc}") from exc
+        runner: Runner
+        if self.backend == "openvino":
+            runner = OpenVINORunner(path, self.runtime)
+        else:
+            runner = OnnxRuntimeRunner(path, self.runtime)
+        self._runner = runner
         self.load_seconds = time.perf_counter() - started
-        self.providers: tuple[str, ...] = tuple(self._session.get_providers())
-        _check_providers(requested, self.providers)
-        inputs = self._session.get_inputs()
-        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+        self.providers: tuple[str, ...] = runner.providers
+        shapes = runner.input_shapes
+        if len(shapes) != 1 or len(shapes[0]) != 4:
+            raise InvalidModel(f"{path}: expected one NCHW image input, found {shapes}")
+        if spec.output_index >= runner.output_count:
             raise InvalidModel(
-                f"{path}: expected one NCHW image input, found {[i.shape for i in inputs]}"
+                f"{path}: has {runner.output_count} outputs, spec wants #{spec.output_index}"
             )
-        outputs = self._session.get_outputs()
-        if spec.output_index >= len(outputs):
-            raise InvalidModel(
-                f"{path}: has {len(outputs)} outputs, spec wants #{spec.output_index}"
-            )
-        self.input_name: str = inputs[0].name
-        self._output_name: str = outputs[spec.output_index].name
         log.info(
             "loaded %s from %s in %.2fs on %s",
             spec.name,
@@ -95,10 +68,9 @@ class Session:
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Run the model on an NCHW float32 batch; returns its saliency output, shape (N, H, W)."""
         try:
-            (output,) = self._session.run([self._output_name], {self.input_name: batch})
+            result = self._runner.run(batch, self.spec.output_index)
         except Exception as exc:
             raise InferenceError(f"{self.spec.name} failed on input {batch.shape}: {exc}") from exc
-        result = np.asarray(output)
         return result[:, 0, :, :] if result.ndim == 4 else result
 
     def predict(self, img: Image.Image, *args: Any, **kwargs: Any) -> list[Image.Image]:
@@ -109,31 +81,6 @@ class Session:
 
     def __repr__(self) -> str:
         return f"<alphacut.Session {self.spec.name} on {','.join(self.providers)}>"
-
-
-def _choose_providers(requested: tuple[str, ...] | None, available: list[str]) -> tuple[str, ...]:
-    if requested:
-        missing = [p for p in requested if p not in available]
-        if missing:
-            raise ProviderUnavailable(
-                f"execution provider(s) {', '.join(missing)} requested but this onnxruntime build "
-                f"offers only {', '.join(available)} (for CUDA install alphacut[gpu])"
-            )
-        return requested if _CPU in requested else (*requested, _CPU)
-    best = [p for p in _AUTO_ORDER if p in available and p != "TensorrtExecutionProvider"]
-    return (*best[:1], _CPU)
-
-
-def _check_providers(requested: tuple[str, ...] | None, active: tuple[str, ...]) -> None:
-    wanted = [p for p in (requested or ()) if p != _CPU]
-    failed = [p for p in wanted if p not in active]
-    if failed:
-        raise ProviderUnavailable(
-            f"{', '.join(failed)} was requested but could not be loaded (missing CUDA/cuDNN "
-            f"libraries or a driver mismatch); active providers: {', '.join(active)}"
-        )
-    if requested is None and active[:1] == (_CPU,) and len(active) == 1:
-        log.info("running on CPU (no accelerator provider available)")
 
 
 def custom_spec(

@@ -9,6 +9,7 @@ reused; there is never a session per request.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from ..errors import InferenceTimeout, ModelNotFound, Overloaded
 from ..imageio import MEDIA_TYPES, encode
 from ..models import MODELS, Session, find_model, get_spec, load_session
-from ..options import Limits, RemoveOptions, RuntimeOptions
+from ..options import Limits, RemoveOptions
 from ..remover import Remover
 from .metrics import Metrics
 from .settings import ServerSettings
@@ -39,10 +40,9 @@ class Engine:
         self.settings = settings
         self.metrics = metrics
         self._limits = Limits(max_pixels=settings.max_pixels)
-        self._runtime = RuntimeOptions(
-            providers=settings.runtime.providers,
+        self._runtime = dataclasses.replace(
+            settings.runtime,
             intra_op_threads=settings.runtime.intra_op_threads or settings.threads_per_worker,
-            graph_optimization=settings.runtime.graph_optimization,
         )
         self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="alphacut-infer")
         self._capacity = settings.workers + settings.queue_size

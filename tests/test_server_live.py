@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -29,12 +30,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(*flags: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def live_server(
+    *flags: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     process = subprocess.Popen(
         [ALPHACUT, "serve", "--host", "127.0.0.1", "--port", str(port), *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -170,3 +174,32 @@ def test_graceful_shutdown_finishes_in_flight_requests() -> None:
         record = json.loads(log_lines[-1].split("INFO: ", 1)[1])
         assert record["path"] == "/api/remove"
         assert record["status"] == 200
+
+
+def test_micro_batching_gives_the_same_pixels(tmp_path: Path, session) -> None:  # type: ignore[no-untyped-def]
+    from alphacut import remove
+
+    photos = [
+        png_bytes(skimage_photo(name, 160)) for name in ("astronaut", "chelsea", "coffee", "rocket")
+    ]
+    flags = ("--max-batch", "4", "--batch-wait-ms", "300", "--cache-mb", "0")
+    with live_server(*flags, env={"ALPHACUT_MODEL_DIR": str(tmp_path)}) as (base, _):
+
+        async def together() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=120) as client:
+                return list(
+                    await asyncio.gather(
+                        *(client.post(f"{base}/api/remove", content=p) for p in photos)
+                    )
+                )
+
+        responses = asyncio.run(together())
+        assert [r.status_code for r in responses] == [200] * 4
+        for photo, response in zip(photos, responses, strict=True):
+            assert response.content == remove(photo, session=session)
+        metrics = httpx.get(f"{base}/metrics").text
+        count = float(metrics.split("alphacut_batch_size_count ")[1].split()[0])
+        total = float(metrics.split("alphacut_batch_size_sum ")[1].split()[0])
+        assert total == 4
+        assert count < 4  # at least two requests shared a model run
+    assert (tmp_path / "u2netp.dynamic-batch.onnx").is_file()

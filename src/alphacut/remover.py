@@ -75,10 +75,18 @@ class Remover:
         """Decode an input under this remover's limits."""
         return decode(data, limits=self.limits, source=source)
 
-    def process(self, decoded: DecodedImage, options: RemoveOptions | None = None) -> Image.Image:
-        """Run the pipeline on a decoded image: the cutout (RGBA) or mask (L) as a PIL image."""
+    def process(
+        self,
+        decoded: DecodedImage,
+        options: RemoveOptions | None = None,
+        *,
+        mask: Image.Image | None = None,
+    ) -> Image.Image:
+        """Run the pipeline on a decoded image: the cutout (RGBA) or mask (L) as a PIL image.
+        `mask`: the model's mask when the caller already has it (e.g. from a batched run)."""
         options = options or self.options
-        mask = predict_mask(self.session, decoded.image)
+        if mask is None:
+            mask = predict_mask(self.session, decoded.image)
         if options.post_process_mask:
             mask = post_process(mask)
         background = (

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
+
+if TYPE_CHECKING:
+    from ..models import ModelSpec
 
 
 @click.group("models")
@@ -61,3 +67,50 @@ def pull_command(names: tuple[str, ...], pull_all: bool) -> None:
 
             path = ensure_model(spec, progress=report)
         click.echo(f"{spec.name}: {path}")
+
+
+@models_group.command("dynamic-batch")
+@click.argument("model")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--verify-images",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Photos to check the rewritten model with. [default: 4 synthetic images]",
+)
+def dynamic_batch_command(model: str, output: Path, verify_images: Path | None) -> None:
+    """Rewrite MODEL (a registered name or an .onnx path) to accept any batch size, then check
+    that a batch gives the same outputs and the same masks as one image at a time."""
+    import numpy as np
+
+    from ..errors import InferenceError
+    from ..imageio import decode
+    from ..models.dynamic_batch import make_batch_dynamic, verify_dynamic_batch
+    from ..pipeline import prepare
+
+    source, spec = _resolve(model)
+    make_batch_dynamic(source, output)
+    if verify_images is not None:
+        files = sorted(p for p in verify_images.iterdir() if p.is_file())[:4]
+        tensors = [prepare(decode(p).image, spec) for p in files]
+    else:
+        rng = np.random.default_rng(0)
+        width, height = spec.input_size
+        tensors = [rng.standard_normal((1, 3, height, width)).astype(np.float32) for _ in range(4)]
+    check = verify_dynamic_batch(source, output, tensors)
+    click.echo(
+        f"{output}: batch of {check.batch_size}, max |difference| {check.max_abs_difference:.2e}, "
+        f"masks {'identical' if check.identical_masks else 'DIFFERENT'}"
+    )
+    if not check.identical_masks:
+        output.unlink()
+        raise InferenceError("the rewritten model does not reproduce the original; removed it")
+
+
+def _resolve(model: str) -> tuple[Path, ModelSpec]:
+    from ..models import MODELS, custom_spec, ensure_model, get_spec
+
+    if model in MODELS:
+        spec = get_spec(model)
+        return ensure_model(spec), spec
+    path = Path(model)
+    return path, custom_spec(path)

@@ -69,6 +69,20 @@ from .params import PROVIDERS
     help="Runtime; openvino is faster on CPU but only within ±2 of rembg. [env: ALPHACUT_BACKEND]",
 )
 @click.option(
+    "--max-batch",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Group concurrent requests into model runs of up to this many images (for GPUs).",
+)
+@click.option(
+    "--batch-wait-ms",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="How long a batch waits for more requests.",
+)
+@click.option(
     "--graceful-timeout",
     type=click.FloatRange(min=0),
     default=30.0,
@@ -104,6 +118,8 @@ def serve_command(**flags: Any) -> None:
         cors_origins=tuple(flags["cors_origin"]),
         api_keys=load_api_keys(file=flags["api_keys_file"]),
         allow_url=flags["allow_url"],
+        max_batch=flags["max_batch"],
+        batch_wait_ms=flags["batch_wait_ms"],
         runtime=RuntimeOptions(providers=flags["providers"], backend=flags["backend"]),
         **({"workers": flags["workers"]} if flags["workers"] else {}),
     )

@@ -16,11 +16,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..errors import InferenceTimeout, ModelNotFound, Overloaded
+import numpy as np
+
+from ..errors import InferenceError, InferenceTimeout, ModelNotFound, Overloaded
 from ..imageio import MEDIA_TYPES, encode
 from ..models import MODELS, Session, find_model, get_spec, load_session
 from ..options import Limits, RemoveOptions
+from ..pipeline import prepare, saliency_to_mask
 from ..remover import Remover
+from .batcher import MicroBatcher
 from .metrics import Metrics
 from .settings import ServerSettings
 
@@ -50,6 +54,7 @@ class Engine:
         self._running = 0
         self._count_lock = threading.Lock()
         self._sessions: dict[str, Session] = {}
+        self._batchers: dict[str, MicroBatcher] = {}
         self._session_lock = threading.Lock()
 
     # -- models -----------------------------------------------------------------------------
@@ -96,9 +101,39 @@ class Engine:
             if session is None:
                 allow = self.settings.allow_downloads if download is None else download
                 session = load_session(name, runtime=self._runtime, download=allow)
+                if self.settings.max_batch > 1:
+                    session = self._batched(session)
                 self.metrics.model_load_seconds.labels(name).set(session.load_seconds)
                 self._sessions[name] = session
         return session
+
+    def _batched(self, session: Session) -> Session:
+        """A session on a dynamic-batch copy of the model (made once, checked to reproduce the
+        original exactly), with a micro-batcher in front of it."""
+        from ..models.dynamic_batch import make_batch_dynamic, verify_dynamic_batch
+        from ..models.store import cache_dir
+
+        target = cache_dir() / f"{session.spec.name}.dynamic-batch.onnx"
+        if not target.exists():
+            make_batch_dynamic(session.path, target)
+            width, height = session.spec.input_size
+            rng = np.random.default_rng(0)
+            probes = [
+                rng.standard_normal((1, 3, height, width)).astype(np.float32) for _ in range(2)
+            ]
+            if not verify_dynamic_batch(session.path, target, probes).identical_masks:
+                target.unlink()
+                raise InferenceError(
+                    f"{session.spec.name} cannot be batched without changing its output"
+                )
+        batched = Session(session.spec, target, self._runtime)
+        self._batchers[session.spec.name] = MicroBatcher(
+            batched,
+            self.settings.max_batch,
+            self.settings.batch_wait_ms / 1000,
+            on_batch=self.metrics.batch_size.observe,
+        )
+        return batched
 
     def is_loaded(self, name: str) -> bool:
         return name in self._sessions
@@ -143,9 +178,16 @@ class Engine:
         self.metrics.in_flight.inc()
         started = time.perf_counter()
         try:
-            remover = Remover(self.session(model), limits=self._limits)
+            session = self.session(model)
+            remover = Remover(session, limits=self._limits)
             decoded = remover.decode(data, source=source)
-            encoded = encode(remover.process(decoded, options), options, decoded.icc_profile)
+            mask = None
+            batcher = self._batchers.get(model)
+            if batcher is not None:
+                saliency = batcher.run(prepare(decoded.image, session.spec))
+                mask = saliency_to_mask(saliency[0], session.spec, decoded.image.size)
+            result = remover.process(decoded, options, mask=mask)
+            encoded = encode(result, options, decoded.icc_profile)
             return Result(encoded, MEDIA_TYPES[options.output_format])
         finally:
             self.metrics.inference_seconds.observe(time.perf_counter() - started)
@@ -156,3 +198,5 @@ class Engine:
     def close(self) -> None:
         """Wait for running work, then stop the pool."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+        for batcher in self._batchers.values():
+            batcher.close()

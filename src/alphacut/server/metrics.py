@@ -42,6 +42,12 @@ class Metrics:
             "alphacut_model_load_seconds", "Time to load each model", ["model"], registry=r
         )
         self.errors = Counter("alphacut_errors", "Error responses by type", ["type"], registry=r)
+        self.batch_size = Histogram(
+            "alphacut_batch_size",
+            "Images per model run (micro-batching)",
+            buckets=(1, 2, 4, 8, 16, 32),
+            registry=r,
+        )
         self.inference_seconds = Histogram(
             "alphacut_inference_seconds",
             "Time in the worker per image (decode to encode)",

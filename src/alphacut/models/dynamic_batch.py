@@ -1,0 +1,89 @@
+"""Rewrite a model so its batch dimension is dynamic, and prove it computes the same.
+
+rembg's ONNX files declare a batch of exactly 1. The U²-Net family computes its
+resize targets from `Shape` at run time, so declaring the first dimension of the
+inputs and outputs symbolic is all it takes; `verify` then runs the rewritten
+model on a batch and the original on each image alone and compares.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import InvalidModel, MissingDependency
+from ..imageio import atomic_write_bytes
+from ..options import RuntimeOptions
+from ..pipeline.mask import saliency_to_mask
+from .session import Session, custom_spec
+
+__all__ = ["BatchCheck", "make_batch_dynamic", "verify_dynamic_batch"]
+
+BATCH_DIM = "batch"
+
+
+@dataclass(frozen=True)
+class BatchCheck:
+    """How the batched model compared with the original, image by image."""
+
+    batch_size: int
+    max_abs_difference: float
+    identical_masks: bool
+
+
+def make_batch_dynamic(source: Path, target: Path) -> None:
+    """Write a copy of `source` whose inputs and outputs take any batch size."""
+    try:
+        import onnx
+    except ImportError as exc:
+        raise MissingDependency("this tool needs onnx: pip install 'alphacut[tools]'") from exc
+    try:
+        model = onnx.load(str(source))
+    except Exception as exc:  # protobuf decode errors have no common base class
+        raise InvalidModel(f"{source} is not a readable ONNX model: {exc}") from exc
+    for value in [*model.graph.input, *model.graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) == 0:
+            raise InvalidModel(f"{source}: {value.name} has no shape to make dynamic")
+        dims[0].Clear()
+        dims[0].dim_param = BATCH_DIM
+    # Intermediate shapes recorded for batch 1 would now be wrong; let runtimes infer them.
+    del model.graph.value_info[:]
+    onnx.checker.check_model(model)
+    digest = hashlib.md5(source.read_bytes()).hexdigest()
+    for key, value in {
+        "alphacut.derived_from": source.name,
+        "alphacut.derived_from_md5": digest,
+        "alphacut.transform": "dynamic batch dimension",
+        "alphacut.version": __version__,
+        "alphacut.created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+    }.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    atomic_write_bytes(target, model.SerializeToString())
+
+
+def verify_dynamic_batch(original: Path, batched: Path, tensors: list[np.ndarray]) -> BatchCheck:
+    """Run `tensors` (each 1xCxHxW) one by one through `original` and as one batch through
+    `batched`; compare raw outputs and the resulting 8-bit masks."""
+    spec = custom_spec(original)
+    runtime = RuntimeOptions(backend="onnxruntime")
+    single = Session(spec, original, runtime)
+    together = Session(spec, batched, runtime)
+    alone = np.concatenate([single.run(t) for t in tensors])
+    joint = together.run(np.concatenate(tensors))
+    size = (alone.shape[2], alone.shape[1])
+    same_masks = all(
+        np.array_equal(
+            np.asarray(saliency_to_mask(a, spec, size)), np.asarray(saliency_to_mask(b, spec, size))
+        )
+        for a, b in zip(alone, joint, strict=True)
+    )
+    return BatchCheck(len(tensors), float(np.abs(alone - joint).max()), same_masks)

@@ -82,10 +82,25 @@ class OnnxRuntimeRunner:
         self.input_shapes = [list(i.shape) for i in self._session.get_inputs()]
         self._outputs = [o.name for o in self._session.get_outputs()]
         self.output_count = len(self._outputs)
+        self.io_device = _io_device(self.providers)
+        log.info("ONNX Runtime runs on %s", ", ".join(self.providers))
 
     def run(self, batch: np.ndarray, output_index: int) -> np.ndarray:
+        if self.io_device is not None:
+            return self._run_bound(batch, output_index, self.io_device)
         (output,) = self._session.run([self._outputs[output_index]], {self._input: batch})
         return np.asarray(output)
+
+    def _run_bound(self, batch: np.ndarray, output_index: int, device: str) -> np.ndarray:
+        """IO binding: the input is copied to the device once, the output is allocated there
+        and only the one output the pipeline needs comes back to the host."""
+        import onnxruntime as ort
+
+        binding = self._session.io_binding()
+        binding.bind_ortvalue_input(self._input, ort.OrtValue.ortvalue_from_numpy(batch, device, 0))
+        binding.bind_output(self._outputs[output_index], device)
+        self._session.run_with_iobinding(binding)
+        return np.asarray(binding.copy_outputs_to_cpu()[0])
 
 
 class OpenVINORunner:
@@ -130,6 +145,13 @@ class OpenVINORunner:
         result = request.infer({0: batch})
         # The request reuses its buffers on the next call, so hand out a copy.
         return np.array(result[self._compiled.output(output_index)])
+
+
+def _io_device(providers: tuple[str, ...]) -> str | None:
+    """The device to bind buffers on: CUDA (also under TensorRT) when it leads; else none."""
+    if providers and providers[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
+        return "cuda"
+    return None
 
 
 def _load_error(path: Path, exc: Exception) -> Exception:

@@ -114,3 +114,27 @@ def _resolve(model: str) -> tuple[Path, ModelSpec]:
         return ensure_model(spec), spec
     path = Path(model)
     return path, custom_spec(path)
+
+
+@models_group.command("export")
+@click.argument("model")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["ort"]),
+    default="ort",
+    show_default=True,
+    help="ort: ONNX Runtime's mobile format.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def export_command(model: str, fmt: str, output: Path) -> None:
+    """Export MODEL (a registered name or an .onnx path, INT8 ones included) for mobile and
+    edge runtimes, check that it reproduces the source, and report the sizes."""
+    from ..models.export import export_ort
+
+    source, _ = _resolve(model)
+    report = export_ort(source, output)
+    click.echo(
+        f"{output}: {report.output_bytes / 1e6:.2f} MB ({fmt}), from {report.source_bytes / 1e6:.2f} MB; "
+        f"max |difference| {report.max_abs_difference:.1e}"
+    )

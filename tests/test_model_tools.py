@@ -1,4 +1,4 @@
-"""`alphacut models dynamic-batch`: any batch size, the same outputs."""
+"""Model tools: the dynamic-batch rewrite and the .ort export."""
 
 from __future__ import annotations
 
@@ -54,3 +54,21 @@ def test_not_a_model_is_refused(tmp_path: Path, capsys) -> None:  # type: ignore
     assert exited.value.code == 69
     assert "not a readable ONNX model" in capsys.readouterr().err
     assert not (tmp_path / "out.onnx").exists()
+
+
+def test_ort_export_runs_and_matches(tmp_path: Path) -> None:
+    target = tmp_path / "u2netp.ort"
+    result = CliRunner().invoke(
+        cli, ["models", "export", "u2netp", "--format", "ort", "-o", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes()[4:8] == b"ORTM"  # the flatbuffer identifier of ORT-format models
+    assert "MB (ort)" in result.output
+    session = Session(get_spec("u2netp"), target, RuntimeOptions(backend="onnxruntime"))
+    tensor = prepare(decode(PHOTOS / "car-1.jpg").image, get_spec("u2netp"))
+    original = find_model(get_spec("u2netp"))
+    assert original is not None
+    reference = Session(get_spec("u2netp"), original, RuntimeOptions(backend="onnxruntime")).run(
+        tensor
+    )
+    assert np.abs(session.run(tensor) - reference).max() < 1e-4

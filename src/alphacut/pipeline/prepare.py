@@ -22,7 +22,8 @@ def prepare(image: Image.Image, spec: ModelSpec) -> np.ndarray:
     value in float64 and looked up, which gives rembg's float32 values exactly at a
     fraction of the cost of per-pixel float64 maths.
     """
-    small = np.asarray(lanczos_resize(image.convert("RGB"), spec.input_size))
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    small = np.asarray(lanczos_resize(rgb, spec.input_size))
     peak = int(small.max())
     tables = _lookup_tables(peak, spec.mean, spec.std)
     height, width = small.shape[:2]

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models browser demo test lint typecheck pytest bench-server clean
+.PHONY: install models browser demo test lint typecheck pytest bench bench-server clean
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -12,6 +12,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# pysodmetrics (alphacut[eval]) pins scikit-image<0.26 while rembg 2.0.86 needs >=0.26; it
+	@# runs fine on the newer one, so the dev set-up installs it without its pins.
+	$(BIN)/python -m pip install --quiet 'opencv-python-headless>=4.7,<5' 'scikit-learn>=1,<2'
+	$(BIN)/python -m pip install --quiet --no-deps 'pysodmetrics==1.6.2'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -47,6 +51,11 @@ $(REMBG_VENV)/.installed:
 	$(PYTHON) -m venv $(REMBG_VENV)
 	$(REMBG_VENV)/bin/python -m pip install --quiet 'rembg[cpu,cli]==2.0.86'
 	touch $@
+
+# Pipeline stages and throughput against rembg (library), then folders against `rembg p`.
+bench: models $(REMBG_VENV)/.installed
+	$(BIN)/alphacut bench --images tests/data/photos --against rembg
+	$(BIN)/python -m alphacut.bench.batch --rembg $(REMBG_VENV)/bin/rembg
 
 bench-server: models $(REMBG_VENV)/.installed
 	$(BIN)/python -m alphacut.bench.server --rembg $(REMBG_VENV)/bin/rembg

@@ -23,6 +23,11 @@ _COMMANDS = {
     ),
     "models": ("alphacut.cli.models", "models_group", "List and fetch models."),
     "serve": ("alphacut.cli.serve", "serve_command", "Run the HTTP service and web page."),
+    "eval": (
+        "alphacut.cli.evaluate",
+        "eval_command",
+        "Score masks against ground truth or a reference model.",
+    ),
     "bench": (
         "alphacut.cli.bench",
         "bench_command",

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import socket
 import subprocess
 import sys
@@ -23,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from .pipeline import machine_description
 
 DEFAULT_IMAGES = Path(__file__).resolve().parents[3] / "tests" / "data" / "photos"
 
@@ -158,16 +158,6 @@ def run_once(name: str, rembg: str, images: list[bytes], count: int, concurrency
             process.kill()
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -182,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     images = [p.read_bytes() for p in sorted(args.images.iterdir()) if p.is_file()]
     print(
-        f"machine: {_cpu_name()}, {os.cpu_count()} cores; model u2netp; {len(images)} photos from {args.images}"
+        f"machine: {machine_description()}; model u2netp; {len(images)} photos from {args.images}"
     )
     print(
         f"load: {args.requests} requests at concurrency {args.concurrency}, {args.rounds} rounds, interleaved\n"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .params import PROVIDERS
+from .params import runtime_flags
 
 if TYPE_CHECKING:
     from ..evaluate import ImageResult
@@ -53,20 +53,11 @@ if TYPE_CHECKING:
     help="ONNX file to compare with, preprocessed as --reference-model, else as --model.",
 )
 @click.option(
-    "--providers",
-    type=PROVIDERS,
-    help="ONNX Runtime providers in order, e.g. cuda,cpu, for both models. [env: ALPHACUT_PROVIDERS]",
-)
-@click.option(
-    "--backend",
-    type=click.Choice(["onnxruntime", "openvino"]),
-    help="Runtime for both models. [env: ALPHACUT_BACKEND]",
-)
-@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar. [default: when stderr is a terminal]",
 )
+@runtime_flags
 @click.pass_context
 def eval_command(
     ctx: click.Context,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -36,3 +37,20 @@ class ProvidersType(click.ParamType):  # type: ignore[type-arg]
 
 COLOR = ColorType()
 PROVIDERS = ProvidersType()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def runtime_flags(command: F) -> F:
+    """--providers and --backend, the same on every command that runs a model."""
+    command = click.option(
+        "--backend",
+        type=click.Choice(["onnxruntime", "openvino"]),
+        help="Runtime; openvino is faster on CPU but only within ±2 of rembg. [env: ALPHACUT_BACKEND]",
+    )(command)
+    return click.option(
+        "--providers",
+        type=PROVIDERS,
+        help="ONNX Runtime providers in order, e.g. cuda,cpu. [env: ALPHACUT_PROVIDERS]",
+    )(command)

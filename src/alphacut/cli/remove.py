@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ..options import SETTINGS, Limits, RemoveOptions, RuntimeOptions
-from .params import COLOR, PROVIDERS
+from .params import COLOR, runtime_flags
 
 _SUFFIX_FORMATS = {".png": "png", ".webp": "webp", ".jpg": "jpeg", ".jpeg": "jpeg"}
 _SPECIAL_TYPES: dict[str, Any] = {
@@ -64,16 +64,6 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     help="A custom ONNX model file.",
 )
 @click.option(
-    "--providers",
-    type=PROVIDERS,
-    help="ONNX Runtime providers in order, e.g. cuda,cpu. [env: ALPHACUT_PROVIDERS]",
-)
-@click.option(
-    "--backend",
-    type=click.Choice(["onnxruntime", "openvino"]),
-    help="Runtime; openvino is faster on CPU but only within ±2 of rembg. [env: ALPHACUT_BACKEND]",
-)
-@click.option(
     "--overwrite",
     is_flag=True,
     help="Replace outputs that already exist (default: skip them, so runs resume).",
@@ -95,6 +85,7 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     help="Progress bar. [default: when stderr is a terminal]",
 )
 @_settings_options
+@runtime_flags
 @click.pass_context
 def remove_command(
     ctx: click.Context,

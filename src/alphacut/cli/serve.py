@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .params import PROVIDERS
+from .params import runtime_flags
 
 
 @click.command("serve")
@@ -62,12 +62,6 @@ from .params import PROVIDERS
 @click.option(
     "--allow-url", is_flag=True, help="Enable GET /api/remove?url=… (public addresses only)."
 )
-@click.option("--providers", type=PROVIDERS, help="ONNX Runtime providers in order.")
-@click.option(
-    "--backend",
-    type=click.Choice(["onnxruntime", "openvino"]),
-    help="Runtime; openvino is faster on CPU but only within ±2 of rembg. [env: ALPHACUT_BACKEND]",
-)
 @click.option(
     "--max-batch",
     type=click.IntRange(1, 256),
@@ -95,6 +89,7 @@ from .params import PROVIDERS
     default="info",
     show_default=True,
 )
+@runtime_flags
 def serve_command(**flags: Any) -> None:
     """Run the HTTP service and its web page (POST /api/remove, /docs, /metrics, /healthz)."""
     import logging

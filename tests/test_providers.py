@@ -73,3 +73,28 @@ def test_cpu_and_gpu_masks_agree() -> None:
         a = np.asarray(saliency_to_mask(cpu.run(tensor)[0], spec, image.size), dtype=int)
         b = np.asarray(saliency_to_mask(gpu.run(tensor)[0], spec, image.size), dtype=int)
         assert np.abs(a - b).max() <= 2, name
+
+
+def test_automatic_accelerator_that_fails_to_start_is_a_loud_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """onnxruntime-gpu lists CUDA even when its libraries are missing, then quietly runs on the
+    CPU; here onnxruntime is told CUDA exists (no GPU can run here), and the real session then
+    starts on the CPU, as it would on such a machine."""
+    from alphacut.models import backends
+
+    real = backends._choose_providers
+    monkeypatch.setattr(
+        backends,
+        "_choose_providers",
+        lambda requested, available: real(requested, [*available, "CUDAExecutionProvider"]),
+    )
+    if HAS_CUDA:
+        pytest.skip("this machine really has CUDA")
+    with (
+        caplog.at_level(logging.WARNING, logger="alphacut.models"),
+        pytest.warns(UserWarning, match="not in available provider"),  # onnxruntime's own note
+    ):
+        session = load_session("u2netp", runtime=RuntimeOptions(backend="onnxruntime"))
+    assert session.providers == ("CPUExecutionProvider",)
+    assert "CUDAExecutionProvider is installed but could not start" in caplog.text

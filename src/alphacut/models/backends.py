@@ -78,6 +78,13 @@ class OnnxRuntimeRunner:
             raise _load_error(path, exc) from exc
         self.providers = tuple(self._session.get_providers())
         _check_providers(requested, self.providers)
+        lost = [p for p in providers if p != _CPU and p not in self.providers]
+        if lost:
+            log.warning(
+                "%s is installed but could not start (missing CUDA/cuDNN libraries or driver?); "
+                "running on the CPU instead, which is much slower",
+                ", ".join(lost),
+            )
         self._input = self._session.get_inputs()[0].name
         self.input_shapes = [list(i.shape) for i in self._session.get_inputs()]
         self._outputs = [o.name for o in self._session.get_outputs()]

@@ -21,7 +21,7 @@ _COMMANDS = {
         "remove_command",
         "Remove backgrounds from files, folders, globs or stdin.",
     ),
-    "models": ("alphacut.cli.models", "models_group", "List and fetch models."),
+    "models": ("alphacut.cli.models", "models_group", "List, fetch, export and quantise models."),
     "serve": ("alphacut.cli.serve", "serve_command", "Run the HTTP service and web page."),
     "eval": (
         "alphacut.cli.evaluate",

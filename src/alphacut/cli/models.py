@@ -1,4 +1,4 @@
-"""`alphacut models`: list the registry and fetch models into the cache."""
+"""`alphacut models`: list the registry, fetch models into the cache, rewrite and export them."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .quantize import quantize_command
+
 if TYPE_CHECKING:
     from ..models import ModelSpec
 
 
 @click.group("models")
 def models_group() -> None:
-    """List and fetch models. Cache: $ALPHACUT_MODEL_DIR, else $U2NET_HOME (default ~/.u2net)."""
+    """List, fetch, export and quantise models. Cache: $ALPHACUT_MODEL_DIR, else $U2NET_HOME (default ~/.u2net)."""
 
 
 @models_group.command("list")
@@ -138,3 +140,6 @@ def export_command(model: str, fmt: str, output: Path) -> None:
         f"{output}: {report.output_bytes / 1e6:.2f} MB ({fmt}), from {report.source_bytes / 1e6:.2f} MB; "
         f"max |difference| {report.max_abs_difference:.1e}"
     )
+
+
+models_group.add_command(quantize_command, "quantize")

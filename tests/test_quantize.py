@@ -1,0 +1,196 @@
+"""INT8 static quantisation: real u2netp, real ONNX Runtime, real photos; no mocks.
+
+Calibration uses 4 photos and the masks are checked on 6 others, never seen in calibration.
+Speed is not asserted here (shared machines are noisy); docs/int8.md has the timings.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from helpers import PHOTOS
+
+pytest.importorskip("onnx")
+
+CALIBRATION = ["0002-01.jpg", "animal-1.jpg", "bike.jpg", "car-1.jpg"]
+HELD_OUT = ["0003.jpg", "anime-girl-1.jpg", "boat.jpg", "hockey.png", "im_21.png", "vangogh.jpeg"]
+STAGE2_PATH = ("Conv_765", "Relu_766", "Resize_785", "Concat_786", "Conv_787")
+
+
+def _folder(root: Path, names: list[str]) -> Path:
+    root.mkdir(parents=True)
+    for name in names:
+        shutil.copy(PHOTOS / name, root / name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """u2netp quantised through the CLI command, with a 2-photo --evaluate run."""
+    from alphacut.cli.quantize import quantize_command
+
+    root = tmp_path_factory.mktemp("quantize")
+    calibration = _folder(root / "calibration", CALIBRATION)
+    evaluation = _folder(root / "evaluation", HELD_OUT[:2])
+    output = root / "u2netp.int8.onnx"
+    args = ["u2netp", "--calibration", str(calibration), "-o", str(output)]
+    result = CliRunner().invoke(quantize_command, [*args, "--evaluate", str(evaluation)])
+    assert result.exit_code == 0, result.output
+    return output, result.output
+
+
+def test_report_names_recipe_size_and_measurements(quantized: tuple[Path, str]) -> None:
+    _, report = quantized
+    for label in ("recipe", "float nodes", "size", "mask IoU", "speed-up"):
+        assert label in report
+    assert "Conv_787" in report
+
+
+def test_quantized_model_loads_by_path_and_is_int8(quantized: tuple[Path, str]) -> None:
+    import onnx
+
+    from alphacut import new_session
+    from alphacut.models import find_model, get_spec
+
+    path, _ = quantized
+    session = new_session(model_path=str(path))
+    assert session.run(np.zeros((1, 3, 320, 320), np.float32)).shape == (1, 320, 320)
+    model = onnx.load(str(path))
+    ops = {node.op_type for node in model.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 13
+    fp32 = find_model(get_spec("u2netp"))
+    assert fp32 is not None
+    assert path.stat().st_size < 0.5 * fp32.stat().st_size
+
+
+def test_provenance_is_in_metadata(quantized: tuple[Path, str]) -> None:
+    import json
+
+    from alphacut import __version__
+    from alphacut.models import get_spec
+    from alphacut.models.quantize import read_provenance
+
+    path, _ = quantized
+    meta = read_provenance(path)
+    assert meta["source_model"] == "u2netp"
+    assert "md5:" + meta["source_md5"] == get_spec("u2netp").checksum
+    assert meta["alphacut_version"] == __version__
+    assert meta["date"][:2] == "20"
+    assert meta["calibration_images"] == str(len(CALIBRATION))
+    assert meta["calibration_digest"].startswith("sha256:")
+    assert meta["method"] == "minmax"
+    assert set(STAGE2_PATH) <= set(meta["float_nodes"].split(","))
+    evaluation = json.loads(meta["evaluation"])
+    assert evaluation["images"] == 2
+    assert 0 < evaluation["worst_iou"] <= evaluation["mean_iou"] <= 1
+    assert evaluation["speedup"] > 0
+
+
+def test_masks_match_fp32_on_held_out_photos(quantized: tuple[Path, str], session) -> None:
+    """Naive full INT8 gives IoU ~0.6 here, so this bound does fail on a bad recipe."""
+    from alphacut import new_session
+    from alphacut.evaluate.metrics import agreement
+    from alphacut.imageio import decode
+    from alphacut.pipeline import predict_mask
+
+    path, _ = quantized
+    int8 = new_session("u2netp", model_path=str(path))
+    ious = []
+    for name in HELD_OUT:
+        image = decode(PHOTOS / name).image
+        reference = np.asarray(predict_mask(session, image))
+        ious.append(agreement(np.asarray(predict_mask(int8, image)), reference).iou)
+    assert np.mean(ious) >= 0.97, dict(zip(HELD_OUT, ious, strict=True))
+    assert min(ious) >= 0.93, dict(zip(HELD_OUT, ious, strict=True))
+
+
+def test_sensitivity_finds_the_stage2_decoder_path(tmp_path: Path) -> None:
+    """Fully quantised, Conv_787 loses the most precision, and its unit is the whole path."""
+    import onnx
+
+    from alphacut.models import ensure_model, get_spec
+    from alphacut.models.quantize import QuantRecipe, open_workspace, prepared_tensors
+    from alphacut.models.quantize_search import conv_units, sqnr_drops
+
+    spec = get_spec("u2netp")
+    tensors = prepared_tensors([PHOTOS / n for n in CALIBRATION[:2]], spec)
+    work = open_workspace(ensure_model(spec), spec, tensors, tmp_path, equalize=True)
+    assert work.equalized_convs > 50
+    everything = tmp_path / "all.onnx"
+    work.quantize(QuantRecipe(), everything)
+    drops = sqnr_drops(work, everything, tensors[:1])
+    assert max(drops, key=drops.__getitem__) == "Conv_787"
+    units = conv_units(onnx.load(str(work.float_path)))
+    assert set(units["Conv_787"]) == set(STAGE2_PATH)
+
+
+def test_equalisation_keeps_the_float_function(tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    from alphacut.models import ensure_model, get_spec
+    from alphacut.models.quantize import prepared_tensors
+    from alphacut.models.quantize_graph import equalize_channels, prepare_float_model
+
+    spec = get_spec("u2netp")
+    tensors = prepared_tensors([PHOTOS / CALIBRATION[0]], spec)
+    path = prepare_float_model(ensure_model(spec), tmp_path)
+    model = onnx.load(str(path))
+    balanced, count = equalize_channels(model, tensors, "input.1")
+    assert count == 90
+    probe = prepared_tensors([PHOTOS / HELD_OUT[0]], spec)[0]
+    before, after = (
+        ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"input.1": probe}
+        )[0]
+        for m in (model, balanced)
+    )
+    assert np.abs(before - after).max() < 1e-3
+
+
+def test_non_onnx_file_is_invalid_model(tmp_path: Path) -> None:
+    from alphacut.errors import InvalidModel
+    from alphacut.models.quantize import quantize_model
+
+    bogus = tmp_path / "model.onnx"
+    bogus.write_bytes(b"this is not a protobuf\x00\xff" * 10)
+    calibration = _folder(tmp_path / "calibration", CALIBRATION[:1])
+    with pytest.raises(InvalidModel, match="not a readable ONNX model"):
+        quantize_model(bogus, calibration, tmp_path / "out.onnx")
+
+
+def test_empty_calibration_folder_is_an_options_error(tmp_path: Path) -> None:
+    from alphacut.cli.quantize import quantize_command
+    from alphacut.errors import OptionsError
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a photo")
+    result = CliRunner().invoke(
+        quantize_command, ["u2netp", "--calibration", str(empty), "-o", str(tmp_path / "x.onnx")]
+    )
+    assert isinstance(result.exception, OptionsError)
+    assert "holds no images" in str(result.exception)
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_unknown_model_name_is_model_not_found(tmp_path: Path) -> None:
+    from alphacut.errors import ModelNotFound
+    from alphacut.models.quantize import resolve_source
+
+    with pytest.raises(ModelNotFound, match="neither a registered model"):
+        resolve_source("no-such-model")
+
+
+def test_recipe_rejects_unknown_values() -> None:
+    from alphacut.errors import OptionsError
+    from alphacut.models.quantize import QuantRecipe
+
+    with pytest.raises(OptionsError, match="method must be one of"):
+        QuantRecipe(method="magic")  # type: ignore[arg-type]

@@ -154,6 +154,61 @@ def test_equalisation_keeps_the_float_function(tmp_path: Path) -> None:
     assert np.abs(before - after).max() < 1e-3
 
 
+def test_pixel_exact_input_keeps_the_float_function_and_sees_whole_pixels(
+    tmp_path: Path,
+) -> None:
+    """The rewritten first conv reads k/255 for a photo whose brightest byte is 255, so an
+    8-bit scale of 1/255 represents every input pixel exactly."""
+    import onnx
+    import onnxruntime as ort
+
+    from alphacut.imageio import decode
+    from alphacut.models import ensure_model, get_spec
+    from alphacut.models.quantize import prepared_tensors
+    from alphacut.models.quantize_graph import prepare_float_model
+    from alphacut.models.quantize_input import PIXELS, pixel_exact_input
+    from alphacut.pipeline.resize import lanczos_resize
+
+    spec = get_spec("u2netp")
+    model = onnx.load(str(prepare_float_model(ensure_model(spec), tmp_path)))
+    rewritten, pixel_input = pixel_exact_input(model, "input.1", spec.mean, spec.std)
+    assert pixel_input is not None
+    assert set(pixel_input.overrides) == {PIXELS}
+    photo = PHOTOS / "boat.jpg"  # brightest resized byte: 255
+    probe = prepared_tensors([photo], spec)[0]
+    pixels_out = onnx.helper.make_tensor_value_info(PIXELS, onnx.TensorProto.FLOAT, None)
+    rewritten.graph.output.append(pixels_out)
+    before = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    after = ort.InferenceSession(rewritten.SerializeToString(), providers=["CPUExecutionProvider"])
+    expected = before.run(None, {"input.1": probe})[0]
+    mask, pixels = (lambda r: (r[0], r[-1]))(after.run(None, {"input.1": probe}))
+    assert np.abs(expected - mask).max() < 1e-3
+    small = np.asarray(lanczos_resize(decode(photo).image.convert("RGB"), spec.input_size))
+    assert small.max() == 255
+    inner = pixels[0, :, 1:-1, 1:-1] * 255  # the border ring is the conv's moved padding
+    assert np.abs(inner - np.rint(inner)).max() < 1e-3
+    assert np.array_equal(np.rint(inner).astype(np.uint8), small.transpose(2, 0, 1))
+
+
+def test_pixel_exact_input_leaves_other_graphs_alone() -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from alphacut.models.quantize_input import pixel_exact_input
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])],
+    )
+    model = helper.make_model(graph)
+    unchanged, pixel_input = pixel_exact_input(model, "x", (0.5,) * 3, (0.2,) * 3)
+    assert pixel_input is None
+    assert [n.op_type for n in unchanged.graph.node] == ["Relu"]
+    assert isinstance(unchanged, onnx.ModelProto)
+
+
 def test_non_onnx_file_is_invalid_model(tmp_path: Path) -> None:
     from alphacut.errors import InvalidModel
     from alphacut.models.quantize import quantize_model

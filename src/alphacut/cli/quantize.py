@@ -67,6 +67,7 @@ class NodeListType(click.ParamType):  # type: ignore[type-arg]
 @click.option("--reduce-range", is_flag=True, help="7-bit weights (for CPUs without VNNI).")
 @click.option("--symmetric-activations", is_flag=True, help="Activation zero point fixed at 0.")
 @click.option("--no-equalize", is_flag=True, help="Skip channel equalisation.")
+@click.option("--no-exact-input", is_flag=True, help="Quantise the normalised input as it comes.")
 @click.option("--no-float-head", is_flag=True, help="Quantise the side-output head as well.")
 @click.option(
     "--float-nodes",
@@ -101,6 +102,7 @@ def quantize_command(
     reduce_range: bool,
     symmetric_activations: bool,
     no_equalize: bool,
+    no_exact_input: bool,
     no_float_head: bool,
     float_nodes: tuple[str, ...] | None,
     search: bool,
@@ -130,6 +132,7 @@ def quantize_command(
         "reduce_range": reduce_range,
         "symmetric_activations": symmetric_activations,
         "equalize": not no_equalize,
+        "exact_input": not no_exact_input,
         "float_head": not no_float_head,
     }
     base = recipe_for(spec)

@@ -45,6 +45,7 @@ from .quantize_graph import (
     prepare_float_model,
     require_onnx,
 )
+from .quantize_input import PixelInput, pixel_exact_input
 from .registry import MODELS, ModelSpec
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ class QuantRecipe:
     per_channel: one weight scale per output channel. reduce_range: 7-bit weights, for CPUs
     without VNNI. activations / weights: "u8" or "s8". symmetric_activations: zero point 0.
     equalize: balance channel ranges between consecutive convs first (exact in float).
+    exact_input: let the first conv read pixels in [0, 1] with a pinned 1/255 scale, so the
+    input is quantised without error (exact in float; see `quantize_input`).
     float_head: keep every single-channel Conv (the side outputs) and everything downstream
     of them (side upsampling, their concat, the fusing conv, the sigmoids) in float.
     float_nodes: further node names kept in float (names after opset conversion).
@@ -94,6 +97,7 @@ class QuantRecipe:
     weights: Literal["u8", "s8"] = "s8"
     symmetric_activations: bool = False
     equalize: bool = True
+    exact_input: bool = True
     float_head: bool = True
     float_nodes: tuple[str, ...] = ()
 
@@ -120,7 +124,7 @@ class QuantRecipe:
             f"{self.activations}/{self.weights}",
         ]
         parts += ["reduce-range"] * self.reduce_range + ["sym-act"] * self.symmetric_activations
-        parts += ["equalised"] * self.equalize
+        parts += ["equalised"] * self.equalize + ["pixel-exact input"] * self.exact_input
         extra = f"{len(self.float_nodes)} nodes"
         return " ".join(parts) + (f", float head + {extra}" if self.float_head else f", {extra}")
 
@@ -300,6 +304,7 @@ def quantize_file(
     recipe: QuantRecipe,
     cache: Path,
     float_nodes: Sequence[str],
+    overrides: dict[str, list[dict[str, np.ndarray]]] | None = None,
 ) -> None:
     """Quantise `float_path` into `output` with the ranges in `cache`."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -326,7 +331,10 @@ def quantize_file(
             nodes_to_exclude=list(float_nodes),
             calibrate_method=methods[recipe.method],
             calibration_cache_path=str(cache),
-            extra_options={"ActivationSymmetric": recipe.symmetric_activations},
+            extra_options={
+                "ActivationSymmetric": recipe.symmetric_activations,
+                "TensorQuantOverrides": overrides or {},
+            },
         )
     finally:
         quiet.setLevel(level)
@@ -346,6 +354,7 @@ class Workspace:
     head: tuple[str, ...]
     node_names: frozenset[str]
     equalized_convs: int
+    pixel_input: PixelInput | None = None
     caches: dict[str, Path] = field(default_factory=dict)
 
     def cache(self, method: Method) -> Path:
@@ -361,12 +370,15 @@ class Workspace:
         if missing:
             log.warning("recipe names nodes this model lacks: %s", ", ".join(missing))
         wanted = [*(self.head if recipe.float_head else ()), *recipe.float_nodes]
+        if self.pixel_input is not None:
+            wanted += self.pixel_input.float_nodes
         return tuple(dict.fromkeys(n for n in wanted if n in self.node_names))
 
     def quantize(self, recipe: QuantRecipe, output: Path) -> tuple[str, ...]:
         """Quantise into `output`; returns the nodes kept in float."""
         nodes = self.float_nodes(recipe)
-        quantize_file(self.float_path, output, recipe, self.cache(recipe.method), nodes)
+        overrides = self.pixel_input.overrides if self.pixel_input else None
+        quantize_file(self.float_path, output, recipe, self.cache(recipe.method), nodes, overrides)
         return nodes
 
 
@@ -377,6 +389,8 @@ def open_workspace(
     folder: Path,
     *,
     equalize: bool,
+    exact_input: bool = False,
+    signed_activations: bool = False,
 ) -> Workspace:
     """Prepare `source` for quantisation in `folder` (see the module docstring, steps 1-3)."""
     onnx = require_onnx()
@@ -386,7 +400,15 @@ def open_workspace(
     equalized = 0
     if equalize:
         model, equalized = equalize_channels(model, tensors, input_name)
-        float_path = folder / "equalized.onnx"
+    pixel_input = None
+    if exact_input:
+        model, pixel_input = pixel_exact_input(
+            model, input_name, spec.mean, spec.std, signed=signed_activations
+        )
+        if pixel_input is None:
+            log.warning("the model's input does not feed one plain conv; quantising it as is")
+    if equalized or pixel_input:
+        float_path = folder / "prepared.onnx"
         onnx.save(model, str(float_path))
     return Workspace(
         spec=spec,
@@ -398,6 +420,7 @@ def open_workspace(
         head=tuple(head_nodes(model)),
         node_names=frozenset(n.name for n in model.graph.node),
         equalized_convs=equalized,
+        pixel_input=pixel_input,
     )
 
 
@@ -433,7 +456,15 @@ def quantize_model(
     say(f"calibrating on {len(files)} images from {calibration}")
     tensors = prepared_tensors(files, spec)
     with tempfile.TemporaryDirectory(prefix="alphacut-quantize-") as temp:
-        work = open_workspace(source, spec, tensors, Path(temp), equalize=recipe.equalize)
+        work = open_workspace(
+            source,
+            spec,
+            tensors,
+            Path(temp),
+            equalize=recipe.equalize,
+            exact_input=recipe.exact_input,
+            signed_activations=recipe.activations == "s8",
+        )
         if search:
             from .quantize_search import search_recipe
 

@@ -92,6 +92,18 @@ def test_provenance_is_in_metadata(quantized: tuple[Path, str]) -> None:
     assert evaluation["speedup"] > 0
 
 
+def test_int8_model_exports_to_ort_and_agrees_with_its_source(
+    quantized: tuple[Path, str], tmp_path: Path
+) -> None:
+    from alphacut.models.export import export_ort
+
+    path, _ = quantized
+    report = export_ort(path, tmp_path / "u2netp.int8.ort")
+    assert (tmp_path / "u2netp.int8.ort").stat().st_size == report.output_bytes
+    assert report.max_abs_difference <= 2 / 255
+    assert report.output_bytes < 2.5e6  # the FP32 model is 4.6 MB
+
+
 def test_masks_match_fp32_on_held_out_photos(quantized: tuple[Path, str], session) -> None:
     """Naive full INT8 gives IoU ~0.6 here, so this bound does fail on a bad recipe."""
     from alphacut import new_session

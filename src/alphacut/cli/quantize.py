@@ -117,6 +117,7 @@ def quantize_command(
     import dataclasses
 
     from ..models.quantize import calibration_files, quantize_model, recipe_for, resolve_source
+    from ..models.quantize_input import PIXELS
 
     spec, source = resolve_source(model)
     changes: dict[str, Any] = {
@@ -152,14 +153,19 @@ def quantize_command(
         threads=threads,
         progress=lambda message: click.echo(f"alphacut: {message}", err=True),
     )
-    head = sum(1 for n in result.float_nodes if n not in result.recipe.float_nodes)
+    pixel = sum(1 for n in result.float_nodes if n.startswith(PIXELS))
+    head = sum(1 for n in result.float_nodes if n not in result.recipe.float_nodes) - pixel
     shown = ", ".join(n for n in result.float_nodes if n in result.recipe.float_nodes)
+    pixel_note = f", {pixel} for the pixel-exact input" if pixel else ""
     ratio = result.output_bytes / max(result.source_bytes, 1)
     rows = [
         ("model", f"{spec.name} ({source})"),
         ("written", f"{result.output} in {result.seconds:.1f} s"),
         ("recipe", result.recipe.describe()),
-        ("float nodes", f"{len(result.float_nodes)} ({head} in the head; {shown or 'no others'})"),
+        (
+            "float nodes",
+            f"{len(result.float_nodes)} ({head} in the head{pixel_note}; {shown or 'no others'})",
+        ),
         ("equalised", f"{result.equalized_convs} convs"),
         (
             "calibration",

@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..errors import InvalidModel, MissingDependency
+from ..errors import InvalidModel
 from ..imageio import atomic_write_bytes
 from ..options import RuntimeOptions
 from ..pipeline.mask import saliency_to_mask
+from .quantize_graph import require_onnx
 from .session import Session, custom_spec
 
 __all__ = ["BatchCheck", "make_batch_dynamic", "verify_dynamic_batch"]
@@ -38,10 +39,7 @@ class BatchCheck:
 
 def make_batch_dynamic(source: Path, target: Path) -> None:
     """Write a copy of `source` whose inputs and outputs take any batch size."""
-    try:
-        import onnx
-    except ImportError as exc:
-        raise MissingDependency("this tool needs onnx: pip install 'alphacut[tools]'") from exc
+    onnx = require_onnx()
     try:
         model = onnx.load(str(source))
     except Exception as exc:  # protobuf decode errors have no common base class

@@ -1,4 +1,4 @@
-"""Graph work for quantisation: loading, opset upgrade, channel equalisation, the head.
+"""Graph work for the model tools: loading, opset upgrade, channel equalisation, the head.
 
 Everything here reads or rewrites ONNX graphs and keeps the float function unchanged;
 `quantize` decides what to do with them.
@@ -21,7 +21,9 @@ __all__ = [
     "head_nodes",
     "load_onnx",
     "model_input_name",
+    "node_attribute",
     "ort_session",
+    "plain_conv",
     "prepare_float_model",
     "require_onnx",
 ]
@@ -39,7 +41,7 @@ def require_onnx() -> Any:
         import onnx
     except ImportError as exc:
         raise MissingDependency(
-            "quantisation needs the onnx package: pip install 'alphacut[tools]'"
+            "this tool needs the onnx package: pip install 'alphacut[tools]'"
         ) from exc
     return onnx
 
@@ -100,7 +102,7 @@ def ort_session(model: Any, extra_outputs: Sequence[str] = (), *, plain: bool = 
     )
 
 
-def _attribute(node: Any, name: str, default: Any = None) -> Any:
+def node_attribute(node: Any, name: str, default: Any = None) -> Any:
     from onnx import helper
 
     for attribute in node.attribute:
@@ -117,8 +119,8 @@ def consumer_map(graph: Any) -> dict[str, list[tuple[Any, int]]]:
     return found
 
 
-def _plain_conv(node: Any) -> bool:
-    return bool(node.op_type == "Conv" and _attribute(node, "group", 1) == 1)
+def plain_conv(node: Any) -> bool:
+    return bool(node.op_type == "Conv" and node_attribute(node, "group", 1) == 1)
 
 
 def _equalisation_groups(model: Any) -> list[tuple[Any, str, list[tuple[Any, int]]]]:
@@ -136,7 +138,7 @@ def _equalisation_groups(model: Any) -> list[tuple[Any, str, list[tuple[Any, int
     outputs = {o.name for o in model.graph.output}
     groups = []
     for conv in model.graph.node:
-        if not _plain_conv(conv) or len(conv.input) < 3:
+        if not plain_conv(conv) or len(conv.input) < 3:
             continue
         first = consumers.get(conv.output[0], [])
         if len(first) != 1 or first[0][0].op_type != "Relu" or conv.output[0] in outputs:
@@ -148,14 +150,14 @@ def _equalisation_groups(model: Any) -> list[tuple[Any, str, list[tuple[Any, int
             tensor, offset = stack.pop()
             ok = tensor not in outputs and bool(consumers.get(tensor))
             for node, index in consumers.get(tensor, []):
-                if node.op_type == "Conv" and index == 0 and _plain_conv(node):
+                if node.op_type == "Conv" and index == 0 and plain_conv(node):
                     absorbers.append((node, offset))
-                elif node.op_type == "Concat" and _attribute(node, "axis") == 1:
+                elif node.op_type == "Concat" and node_attribute(node, "axis") == 1:
                     before = [channels.get(name, -1) for name in node.input[:index]]
                     ok = ok and min(before, default=0) >= 0
                     stack.append((node.output[0], offset + sum(before)))
                 elif node.op_type in _HOMOGENEOUS and node.op_type != "Relu" and index == 0:
-                    mode = _attribute(node, "mode", b"nearest")
+                    mode = node_attribute(node, "mode", b"nearest")
                     ok = ok and (node.op_type != "Resize" or mode in (b"linear", b"nearest"))
                     stack.append((node.output[0], offset))
                 else:

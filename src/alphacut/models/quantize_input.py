@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .quantize_graph import consumer_map, require_onnx
+from .quantize_graph import consumer_map, node_attribute, plain_conv, require_onnx
 
 __all__ = ["PixelInput", "pixel_exact_input"]
 
@@ -35,15 +35,6 @@ class PixelInput:
 
     float_nodes: tuple[str, ...]
     overrides: dict[str, list[dict[str, np.ndarray]]]
-
-
-def _attribute(node: Any, name: str, default: Any) -> Any:
-    from onnx import helper
-
-    for attribute in node.attribute:
-        if attribute.name == name:
-            return helper.get_attribute_value(attribute)
-    return default
 
 
 def pixel_exact_input(
@@ -68,9 +59,8 @@ def pixel_exact_input(
         return model, None
     conv = consumers[0][0]
     if (
-        conv.op_type != "Conv"
-        or _attribute(conv, "group", 1) != 1
-        or _attribute(conv, "auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
+        not plain_conv(conv)
+        or node_attribute(conv, "auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")
         or len(conv.input) < 3
         or conv.input[1] not in initializers
         or conv.input[2] not in initializers
@@ -80,7 +70,7 @@ def pixel_exact_input(
     bias = numpy_helper.to_array(initializers[conv.input[2]]).astype(np.float64)
     if weight.ndim != 4 or weight.shape[1] != len(mean) or len(mean) != len(std):
         return model, None
-    pads = list(_attribute(conv, "pads", [0, 0, 0, 0]))
+    pads = list(node_attribute(conv, "pads", [0, 0, 0, 0]))
     mean_column = np.asarray(mean, dtype=np.float64)[None, :, None, None]
     std_column = np.asarray(std, dtype=np.float64)[None, :, None, None]
     # conv(x) with x = (p - mean) / std  ==  conv'(p) with W' = W / std, b' = b - W'.mean

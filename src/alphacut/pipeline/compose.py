@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageOps
 
+from .._parallel import run_parallel, spans, strip_count
 from ..errors import MissingDependency
 from ..options import RGBA, RemoveOptions
 
@@ -37,8 +38,26 @@ def compose(
 
 
 def cutout(image: Image.Image, mask: Image.Image) -> Image.Image:
-    """RGBA cutout: colour and alpha both weighted by the mask over a transparent canvas."""
-    return Image.composite(image, Image.new("RGBA", image.size, 0), mask)
+    """RGBA cutout: colour and alpha both weighted by the mask over a transparent canvas.
+
+    The bytes are those of `Image.composite(image, transparent, mask)`, rembg's recipe.
+    For an opaque image that blend is exactly Pillow's conversion to premultiplied
+    alpha (both compute round(colour * mask / 255) the same way), which costs half as
+    much and, on a large image, runs in strips on all cores.
+    """
+    if image.mode != "RGB":
+        return Image.composite(image, Image.new("RGBA", image.size, 0), mask)
+    pixels = np.empty((image.height, image.width, 4), dtype=np.uint8)
+
+    def premultiply(rows: tuple[int, int]) -> None:
+        box = (0, rows[0], image.width, rows[1])
+        strip = image.crop(box).convert("RGBA")
+        strip.putalpha(mask.crop(box))
+        pixels[rows[0] : rows[1]] = np.asarray(strip.convert("RGBa"))
+
+    parts = strip_count(image.width * image.height, image.height)
+    run_parallel(premultiply, spans(image.height, parts))
+    return Image.frombuffer("RGBA", image.size, pixels, "raw", "RGBA", 0, 1)
 
 
 def apply_bgcolor(result: Image.Image, color: RGBA) -> Image.Image:

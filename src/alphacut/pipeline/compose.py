@@ -47,17 +47,24 @@ def cutout(image: Image.Image, mask: Image.Image) -> Image.Image:
     """
     if image.mode != "RGB":
         return Image.composite(image, Image.new("RGBA", image.size, 0), mask)
-    pixels = np.empty((image.height, image.width, 4), dtype=np.uint8)
-
-    def premultiply(rows: tuple[int, int]) -> None:
-        box = (0, rows[0], image.width, rows[1])
-        strip = image.crop(box).convert("RGBA")
-        strip.putalpha(mask.crop(box))
-        pixels[rows[0] : rows[1]] = np.asarray(strip.convert("RGBa"))
-
     parts = strip_count(image.width * image.height, image.height)
-    run_parallel(premultiply, spans(image.height, parts))
+    if parts == 1:
+        pixels = _premultiplied(image, mask).tobytes()
+    else:
+
+        def strip(rows: tuple[int, int]) -> bytes:
+            box = (0, rows[0], image.width, rows[1])
+            return _premultiplied(image.crop(box), mask.crop(box)).tobytes()
+
+        pixels = b"".join(run_parallel(strip, spans(image.height, parts)))
+    # The premultiplied bytes are the cutout's RGBA bytes; only the mode name changes.
     return Image.frombuffer("RGBA", image.size, pixels, "raw", "RGBA", 0, 1)
+
+
+def _premultiplied(image: Image.Image, mask: Image.Image) -> Image.Image:
+    rgba = image.convert("RGBA")
+    rgba.putalpha(mask)
+    return rgba.convert("RGBa")
 
 
 def apply_bgcolor(result: Image.Image, color: RGBA) -> Image.Image:

@@ -4,6 +4,7 @@ bytes must be exactly those of doing each step in one piece."""
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 import sys
 import threading
@@ -49,7 +50,7 @@ def test_spans_cover_the_range_evenly(length: int, parts: int) -> None:
     ranges = spans(length, parts)
     assert ranges[0][0] == 0
     assert ranges[-1][1] == length
-    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
     sizes = [stop - start for start, stop in ranges]
     assert min(sizes) >= 1
     assert max(sizes) - min(sizes) <= 1

@@ -123,12 +123,16 @@ class RuntimeOptions:
     intra_op_threads: threads one inference may use; None lets ONNX Runtime pick (all cores).
     backend: "onnxruntime" or "openvino" (CPU only, needs alphacut[openvino]; faster, but
     masks only within ±2 of rembg's, not identical). None: $ALPHACUT_BACKEND, else onnxruntime.
+    reuse_optimized_model: keep the graph ONNX Runtime optimised for this CPU in
+    $ALPHACUT_CACHE_DIR (default ~/.cache/alphacut) and load that next time (CPU sessions at
+    graph_optimization "all" only; outputs are bit-identical).
     """
 
     providers: tuple[str, ...] | None = None
     intra_op_threads: int | None = None
     graph_optimization: Literal["disabled", "basic", "extended", "all"] = "all"
     backend: Literal["onnxruntime", "openvino"] | None = None
+    reuse_optimized_model: bool = True
 
     def __post_init__(self) -> None:
         if self.providers is not None:

@@ -23,6 +23,7 @@ from ..errors import (
     ProviderUnavailable,
 )
 from ..options import RuntimeOptions
+from .optimized import open_session
 
 __all__ = ["OnnxRuntimeRunner", "OpenVINORunner", "Runner", "choose_backend"]
 
@@ -59,20 +60,30 @@ class OnnxRuntimeRunner:
 
         requested = runtime.resolved_providers()
         providers = _choose_providers(requested, ort.get_available_providers())
-        options = ort.SessionOptions()
-        options.graph_optimization_level = {
+        level = {
             "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
             "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
             "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
             "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
         }[runtime.graph_optimization]
-        if runtime.intra_op_threads:
-            options.intra_op_num_threads = runtime.intra_op_threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+
+        def make_options(optimize: bool) -> Any:
+            options = ort.SessionOptions()
+            options.graph_optimization_level = (
+                level if optimize else ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            )
+            if runtime.intra_op_threads:
+                options.intra_op_num_threads = runtime.intra_op_threads
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            return options
+
         try:
-            self._session = ort.InferenceSession(
-                str(path), sess_options=options, providers=list(providers)
+            self._session, self.optimized_copy = open_session(
+                path,
+                providers,
+                make_options,
+                reuse=runtime.reuse_optimized_model and runtime.graph_optimization == "all",
             )
         except Exception as exc:  # ONNX Runtime raises its own untyped exception classes
             raise _load_error(path, exc) from exc
@@ -90,7 +101,11 @@ class OnnxRuntimeRunner:
         self._outputs = [o.name for o in self._session.get_outputs()]
         self.output_count = len(self._outputs)
         self.io_device = _io_device(self.providers)
-        log.info("ONNX Runtime runs on %s", ", ".join(self.providers))
+        log.info(
+            "ONNX Runtime runs on %s%s",
+            ", ".join(self.providers),
+            f" (optimised graph reused from {self.optimized_copy})" if self.optimized_copy else "",
+        )
 
     def run(self, batch: np.ndarray, output_index: int) -> np.ndarray:
         if self.io_device is not None:

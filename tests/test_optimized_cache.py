@@ -1,0 +1,96 @@
+"""The graph ONNX Runtime optimised is saved once and reused: same outputs, no stale copies."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alphacut import RuntimeOptions
+from alphacut.models import load_session
+from alphacut.models.optimized import optimized_cache_dir
+from alphacut.pipeline import prepare
+from helpers import skimage_photo
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("ALPHACUT_CACHE_DIR", str(tmp_path / "cache"))
+    return optimized_cache_dir()
+
+
+@pytest.fixture
+def model_copy(tmp_path: Path) -> Path:
+    """A private copy of u2netp, so its modification time can change."""
+    original = load_session("u2netp", runtime=RuntimeOptions(reuse_optimized_model=False)).path
+    return Path(shutil.copy(original, tmp_path / "mine.onnx"))
+
+
+def _copies(cache: Path) -> list[Path]:
+    return sorted(cache.glob("*.onnx")) if cache.is_dir() else []
+
+
+def _saliency(session, name: str = "astronaut") -> np.ndarray:
+    return session.run(prepare(skimage_photo(name, 400), session.spec))
+
+
+def test_the_second_load_reuses_the_saved_graph_and_gives_the_same_bits(cache: Path) -> None:
+    first = load_session("u2netp")
+    assert first._runner.optimized_copy is None
+    (saved,) = _copies(cache)
+    second = load_session("u2netp")
+    assert second._runner.optimized_copy == saved
+    plain = load_session("u2netp", runtime=RuntimeOptions(reuse_optimized_model=False))
+    for name in ("astronaut", "chelsea", "rocket"):
+        expected = _saliency(plain, name)
+        assert np.array_equal(_saliency(first, name), expected)
+        assert np.array_equal(_saliency(second, name), expected)
+
+
+def test_a_corrupt_copy_is_made_again(cache: Path) -> None:
+    load_session("u2netp")
+    (saved,) = _copies(cache)
+    saved.write_bytes(saved.read_bytes()[:5000])  # as a crash in mid-write would leave it
+    again = load_session("u2netp")
+    assert again._runner.optimized_copy is None
+    assert _copies(cache) == [saved]
+    assert load_session("u2netp")._runner.optimized_copy == saved
+
+
+def test_a_changed_model_file_replaces_its_old_copy(cache: Path, model_copy: Path) -> None:
+    load_session("u2netp", model_path=model_copy)
+    (old,) = _copies(cache)
+    stat = model_copy.stat()
+    os.utime(model_copy, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    session = load_session("u2netp", model_path=model_copy)
+    assert session._runner.optimized_copy is None
+    (new,) = _copies(cache)
+    assert new != old
+    assert new.name.startswith("mine.")
+
+
+def test_copies_of_other_models_are_kept(cache: Path, model_copy: Path) -> None:
+    load_session("u2netp")
+    load_session("u2netp", model_path=model_copy)
+    assert [p.name.split(".")[0] for p in _copies(cache)] == ["mine", "u2netp"]
+
+
+def test_an_unwritable_cache_only_costs_the_saving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("ALPHACUT_CACHE_DIR", str(blocker))
+    session = load_session("u2netp")
+    assert session._runner.optimized_copy is None
+    assert _saliency(session).shape == (1, 320, 320)
+    assert blocker.read_text().startswith("a file")
+
+
+def test_turning_it_off_writes_nothing(cache: Path) -> None:
+    load_session("u2netp", runtime=RuntimeOptions(reuse_optimized_model=False))
+    load_session("u2netp", runtime=RuntimeOptions(graph_optimization="extended"))
+    assert _copies(cache) == []

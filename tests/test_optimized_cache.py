@@ -94,3 +94,47 @@ def test_turning_it_off_writes_nothing(cache: Path) -> None:
     load_session("u2netp", runtime=RuntimeOptions(reuse_optimized_model=False))
     load_session("u2netp", runtime=RuntimeOptions(graph_optimization="extended"))
     assert _copies(cache) == []
+
+
+def _op_counts(path: Path) -> dict[str, int]:
+    import collections
+
+    import onnx
+
+    return collections.Counter(node.op_type for node in onnx.load(str(path)).graph.node)
+
+
+def test_the_saved_graph_keeps_the_decoder_in_the_blocked_layout(cache: Path) -> None:
+    load_session("u2netp")
+    (saved,) = _copies(cache)
+    ops = _op_counts(saved)
+    if ops["Conv"] and not ops["Reshape"]:
+        pytest.skip("this CPU's ONNX Runtime does not use the NCHWc layout")
+    # Only the 1-channel side outputs and the final mask still leave the blocked layout.
+    assert ops["ReorderInput"] == 0
+    assert ops["ReorderOutput"] <= 8
+    assert ops["Resize"] == 38
+
+
+def test_a_rewrite_that_changes_any_output_bit_is_refused(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from alphacut.models.blocked_layout import block_size_candidates, rewrite_in_blocked_layout
+    from alphacut.models.optimized import _cpu_features, _same_outputs
+
+    original = load_session("u2netp", runtime=RuntimeOptions(reuse_optimized_model=False)).path
+    optimized = tmp_path / "optimized.onnx"
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(optimized)
+    options.log_severity_level = 3
+    reference = ort.InferenceSession(str(original), options, providers=["CPUExecutionProvider"])
+    plain = ort.SessionOptions()
+    plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    right, wrong = block_size_candidates(_cpu_features())
+    for block, identical in ((right, True), (wrong, False)):
+        data = rewrite_in_blocked_layout(optimized, original, block)
+        if data is None:
+            pytest.skip("this CPU's ONNX Runtime does not use the NCHWc layout")
+        candidate = ort.InferenceSession(data, plain, providers=["CPUExecutionProvider"])
+        # With the wrong block size the reshaped pixels are scrambled, and the check sees it.
+        assert _same_outputs(reference, candidate) is identical, block

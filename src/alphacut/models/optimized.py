@@ -24,11 +24,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from .blocked_layout import block_size_candidates, rewrite_in_blocked_layout
+
 __all__ = ["open_session", "optimized_cache_dir"]
 
 log = logging.getLogger("alphacut.models")
 
 _CPU = "CPUExecutionProvider"
+# Part of every copy's key: changing how copies are made (a new rewrite) makes new ones.
+_FORMAT = "2"
 # Protobuf cannot hold a model of 2 GiB or more in one file; leave room for padded weights.
 _LARGEST_SAVED_MODEL = 1 << 30
 
@@ -101,7 +107,57 @@ def _save_while_loading(
         return None
     _remove_older_copies(target)
     log.info("saved the optimised graph of %s to %s", path, target)
+    try:
+        return _in_blocked_layout(ort, session, path, target, providers, make_options)
+    except Exception as exc:  # an unforeseen graph: the plain optimised copy still serves
+        log.debug("kept the plain optimised graph of %s: %s", path, exc)
+        return session
+
+
+def _in_blocked_layout(
+    ort: Any,
+    session: Any,
+    path: Path,
+    target: Path,
+    providers: tuple[str, ...],
+    make_options: SessionOptionsFactory,
+) -> Any:
+    """Replace the saved copy by its blocked-layout rewrite (see `blocked_layout`) when that
+    gives exactly the outputs of `session`; returns the session to use."""
+    for block in block_size_candidates(_cpu_features()):
+        data = rewrite_in_blocked_layout(target, path, block)
+        if data is None:
+            continue
+        candidate = ort.InferenceSession(
+            data, sess_options=make_options(False), providers=list(providers)
+        )
+        if not _same_outputs(session, candidate):
+            continue
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.blocked.tmp")
+        try:
+            temporary.write_bytes(data)
+            os.replace(temporary, target)
+        except OSError:  # this process still runs the rewrite; the next one makes it again
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+        log.info("%s: upsampling and concatenation stay in the NCHWc layout (%d)", path, block)
+        return candidate
     return session
+
+
+def _same_outputs(first: Any, second: Any) -> bool:
+    """Whether both sessions give bit-identical outputs for one random float input."""
+    (model_input,) = first.get_inputs()
+    if model_input.type != "tensor(float)" or not all(
+        isinstance(d, int) for d in model_input.shape
+    ):
+        return False
+    batch = np.random.default_rng(0).standard_normal(model_input.shape).astype(np.float32)
+    feed = {model_input.name: batch}
+    return all(
+        np.array_equal(a, b)
+        for a, b in zip(first.run(None, feed), second.run(None, feed), strict=True)
+    )
 
 
 def _saved_path(path: Path, ort_version: str) -> Path | None:
@@ -117,6 +173,7 @@ def _saved_path(path: Path, ort_version: str) -> Path | None:
             str(stat.st_size),
             str(stat.st_mtime_ns),
             ort_version,
+            _FORMAT,
             platform.machine(),
             _cpu_features(),
         ]

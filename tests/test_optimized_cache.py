@@ -43,11 +43,15 @@ def test_the_second_load_reuses_the_saved_graph_and_gives_the_same_bits(cache: P
     (saved,) = _copies(cache)
     second = load_session("u2netp")
     assert second._runner.optimized_copy == saved
+    # The copy is checked at the session's thread count; it must hold at any other too.
+    one_thread = load_session("u2netp", runtime=RuntimeOptions(intra_op_threads=1))
+    assert one_thread._runner.optimized_copy == saved
     plain = load_session("u2netp", runtime=RuntimeOptions(reuse_optimized_model=False))
     for name in ("astronaut", "chelsea", "rocket"):
         expected = _saliency(plain, name)
         assert np.array_equal(_saliency(first, name), expected)
         assert np.array_equal(_saliency(second, name), expected)
+        assert np.array_equal(_saliency(one_thread, name), expected)
 
 
 def test_a_corrupt_copy_is_made_again(cache: Path) -> None:
@@ -110,10 +114,13 @@ def test_the_saved_graph_keeps_the_decoder_in_the_blocked_layout(cache: Path) ->
     ops = _op_counts(saved)
     if ops["Conv"] and not ops["Reshape"]:
         pytest.skip("this CPU's ONNX Runtime does not use the NCHWc layout")
-    # Only the 1-channel side outputs and the final mask still leave the blocked layout.
+    # Only the 1-channel side outputs and the final mask still leave the blocked layout, and
+    # every decoder convolution reads its two halves without a concatenated copy.
     assert ops["ReorderInput"] == 0
     assert ops["ReorderOutput"] <= 8
     assert ops["Resize"] == 38
+    assert ops["Concat"] <= 2
+    assert ops["Conv"] == 119 + 50
 
 
 def test_a_rewrite_that_changes_any_output_bit_is_refused(tmp_path: Path) -> None:
@@ -131,8 +138,12 @@ def test_a_rewrite_that_changes_any_output_bit_is_refused(tmp_path: Path) -> Non
     plain = ort.SessionOptions()
     plain.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     right, wrong = block_size_candidates(_cpu_features())
-    for block, identical in ((right, True), (wrong, False)):
-        data = rewrite_in_blocked_layout(optimized, original, block)
+    for block, split, identical in (
+        (right, True, True),
+        (right, False, True),
+        (wrong, True, False),
+    ):
+        data = rewrite_in_blocked_layout(optimized, original, block, split_concatenations=split)
         if data is None:
             pytest.skip("this CPU's ONNX Runtime does not use the NCHWc layout")
         candidate = ort.InferenceSession(data, plain, providers=["CPUExecutionProvider"])

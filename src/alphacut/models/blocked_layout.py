@@ -14,7 +14,11 @@ blocked layout instead, with the same arithmetic:
   block) tensor in channels-last order, so a Reshape exposes it to ONNX Runtime's
   channels-last bilinear kernel, which computes every output exactly as the NCHW one;
 - concatenating block-aligned channels, and adding two tensors of one shape, is the same
-  operation in either layout.
+  operation in either layout;
+- optionally, a convolution of concatenated tensors becomes a chain of convolutions, one
+  per part, each adding onto the sums of the one before (the NCHWc Conv's "Sum" input), so
+  the concatenated copy is never made. Its weights are cut along the input-channel blocks
+  of ONNX Runtime's reordered filter layout, and the sums accumulate in the same order.
 
 Whether a rewritten graph really gives the original's outputs bit for bit is not taken
 on trust: `open_session` runs both on the same input and keeps the rewrite only if every
@@ -24,6 +28,7 @@ output is identical.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +46,9 @@ def block_size_candidates(cpu_features: str) -> tuple[int, ...]:
     return (16, 8) if "avx512f" in cpu_features.split() else (8, 16)
 
 
-def rewrite_in_blocked_layout(optimized: Path, original: Path, block: int) -> bytes | None:
+def rewrite_in_blocked_layout(
+    optimized: Path, original: Path, block: int, *, split_concatenations: bool = True
+) -> bytes | None:
     """The serialised rewrite of `optimized` (ONNX Runtime's own optimised graph of
     `original`) for NCHWc blocks of `block` channels; None when nothing could be moved or
     the model is not one this applies to (no onnx package, no static batch of 1)."""
@@ -53,7 +60,11 @@ def rewrite_in_blocked_layout(optimized: Path, original: Path, block: int) -> by
     shapes = _static_shapes(onnx, onnx.load(str(original)))
     if shapes is None:
         return None
-    moved = _Rewrite(onnx, model.graph, shapes, block).run()
+    rewrite = _Rewrite(onnx, model.graph, shapes, block)
+    moved = rewrite.run()
+    if split_concatenations:
+        moved += rewrite.split_concatenated_inputs()
+    rewrite.drop_unused_initializers()
     if not moved:
         return None
     log.debug("moved %d nodes of %s into the blocked layout", moved, original.name)
@@ -113,6 +124,102 @@ class _Rewrite:
             del self.graph.node[:]
             self.graph.node.extend(_live(self.nodes, {o.name for o in self.graph.output}))
         return moved
+
+    def split_concatenated_inputs(self) -> int:
+        """Replace each NCHWc Conv that alone reads a channel Concat by a chain of convolutions."""
+        producers = {out: node for node in self.graph.node for out in node.output}
+        readers = Counter(name for node in self.graph.node for name in node.input)
+        nodes: list[Any] = []
+        split = 0
+        for node in self.graph.node:
+            chain = self.conv_chain(node, producers, readers)
+            nodes.extend(chain or [node])
+            split += chain is not None
+        if split:
+            del self.graph.node[:]
+            self.graph.node.extend(_live(nodes, {o.name for o in self.graph.output}))
+        return split
+
+    def conv_chain(
+        self, conv: Any, producers: dict[str, Any], readers: Counter[str]
+    ) -> list[Any] | None:
+        if (
+            not _is(conv, "Conv", _NCHWC)
+            or len(conv.input) > 3
+            or _attribute(conv, "group", 1) != 1
+        ):
+            return None
+        concat = producers.get(conv.input[0])
+        if (
+            concat is None
+            or not _is(concat, "Concat")
+            or _attribute(concat, "axis", 0) not in (1, -3)
+            or readers[concat.output[0]] != 1
+        ):
+            return None
+        widths = [self.channel_count(name, producers) for name in concat.input]
+        weights = self.initializers.get(conv.input[1])
+        if weights is None or any(w is None or w % self.block for w in widths):
+            return None
+        kernel = self.onnx.numpy_helper.to_array(weights)
+        outputs, inputs, height, width = kernel.shape
+        if inputs != sum(w for w in widths if w) or outputs % self.block:
+            return None
+        block = self.block
+        # ONNX Runtime's NCHWc filters are OIHWBiBo: input-channel blocks are the second axis.
+        blocks = kernel.reshape(outputs // block, inputs // block, height, width, block, block)
+        chain: list[Any] = []
+        start = 0
+        running = ""
+        helper = self.onnx.helper
+        for index, (part, part_width) in enumerate(zip(concat.input, widths, strict=True)):
+            assert part_width is not None
+            piece = blocks[:, start // block : (start + part_width) // block]
+            start += part_width
+            piece_name = self.fresh(conv.input[1])
+            self.graph.initializer.append(
+                self.onnx.numpy_helper.from_array(
+                    np.ascontiguousarray(piece).reshape(outputs, part_width, height, width),
+                    piece_name,
+                )
+            )
+            self.initializers[piece_name] = self.graph.initializer[-1]
+            last = index == len(widths) - 1
+            bias = conv.input[2] if last and len(conv.input) == 3 else ""
+            result = conv.output[0] if last else self.fresh(conv.output[0])
+            node_inputs = [part, piece_name, bias, running] if running else [part, piece_name]
+            node = helper.make_node(
+                "Conv", node_inputs, [result], name=self.fresh(conv.name), domain=_NCHWC
+            )
+            # The bias and the fused activation belong to the finished sum only.
+            node.attribute.extend(a for a in conv.attribute if last or a.name != "activation")
+            chain.append(node)
+            running = result
+        return chain
+
+    def channel_count(self, name: str, producers: dict[str, Any]) -> int | None:
+        """Channels of an NCHWc tensor, from what produced it; None when unknown."""
+        if name in self.channels:
+            return self.channels[name]
+        producer = producers.get(name)
+        if producer is None:
+            return None
+        if _is(producer, "Conv", _NCHWC):
+            weights = self.initializers.get(producer.input[1])
+            return None if weights is None else int(weights.dims[0])
+        if _is(producer, "MaxPool", _NCHWC) or _is(producer, "Add"):
+            return self.channel_count(producer.input[0], producers)
+        if _is(producer, "Concat"):
+            widths = [self.channel_count(part, producers) for part in producer.input]
+            return None if None in widths else sum(w for w in widths if w)
+        return None
+
+    def drop_unused_initializers(self) -> None:
+        used = {name for node in self.graph.node for name in node.input}
+        used.update(o.name for o in [*self.graph.input, *self.graph.output])
+        kept = [init for init in self.graph.initializer if init.name in used]
+        del self.graph.initializer[:]
+        self.graph.initializer.extend(kept)
 
     def blocked(self, name: str) -> str | None:
         """The NCHWc tensor holding `name`'s values, if there is one with aligned channels."""

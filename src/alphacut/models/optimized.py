@@ -34,7 +34,7 @@ log = logging.getLogger("alphacut.models")
 
 _CPU = "CPUExecutionProvider"
 # Part of every copy's key: changing how copies are made (a new rewrite) makes new ones.
-_FORMAT = "2"
+_FORMAT = "3"
 # Protobuf cannot hold a model of 2 GiB or more in one file; leave room for padded weights.
 _LARGEST_SAVED_MODEL = 1 << 30
 
@@ -124,8 +124,13 @@ def _in_blocked_layout(
 ) -> Any:
     """Replace the saved copy by its blocked-layout rewrite (see `blocked_layout`) when that
     gives exactly the outputs of `session`; returns the session to use."""
-    for block in block_size_candidates(_cpu_features()):
-        data = rewrite_in_blocked_layout(target, path, block)
+    attempts = [
+        (block, split)
+        for block in block_size_candidates(_cpu_features())
+        for split in (True, False)
+    ]
+    for block, split in attempts:
+        data = rewrite_in_blocked_layout(target, path, block, split_concatenations=split)
         if data is None:
             continue
         candidate = ort.InferenceSession(
@@ -140,7 +145,12 @@ def _in_blocked_layout(
         except OSError:  # this process still runs the rewrite; the next one makes it again
             with contextlib.suppress(OSError):
                 temporary.unlink(missing_ok=True)
-        log.info("%s: upsampling and concatenation stay in the NCHWc layout (%d)", path, block)
+        log.info(
+            "%s: upsampling and concatenation stay in the NCHWc layout (blocks of %d%s)",
+            path,
+            block,
+            ", concatenations split" if split else "",
+        )
         return candidate
     return session
 

@@ -116,8 +116,9 @@ def _child(engine: str, paths: list[Path], model: str, jobs: int) -> dict[str, A
     return result
 
 
-def image_sets(images: Path, minimum_large: int = 4) -> dict[str, list[Path]]:
-    """Ordinary photos, and photos of 5+ megapixels (repeated up to `minimum_large`)."""
+def image_sets(images: Path, minimum_large: int = 8) -> dict[str, list[Path]]:
+    """Ordinary photos, and photos of 5+ megapixels, repeated up to `minimum_large` so that
+    several workers reach their steady state (with 4, their ramp-up and tail weigh heavily)."""
     from PIL import Image
 
     ordinary: list[Path] = []

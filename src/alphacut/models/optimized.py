@@ -138,7 +138,9 @@ def _in_blocked_layout(
         )
         if not _same_outputs(session, candidate):
             continue
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.blocked.tmp")
+        temporary = target.with_name(
+            f".{target.name}.{os.getpid()}.{threading.get_ident()}.blocked.tmp"
+        )
         try:
             temporary.write_bytes(data)
             os.replace(temporary, target)
@@ -157,7 +159,10 @@ def _in_blocked_layout(
 
 def _same_outputs(first: Any, second: Any) -> bool:
     """Whether both sessions give bit-identical outputs for one random float input."""
-    (model_input,) = first.get_inputs()
+    inputs = first.get_inputs()
+    if len(inputs) != 1:
+        return False
+    model_input = inputs[0]
     if model_input.type != "tensor(float)" or not all(
         isinstance(d, int) for d in model_input.shape
     ):

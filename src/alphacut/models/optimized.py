@@ -101,7 +101,12 @@ def _save_while_loading(
         session = ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
         os.replace(temporary, target)
     except Exception as exc:  # unwritable cache, full disk, or a model ORT cannot serialise
-        log.debug("could not save an optimised copy of %s: %s", path, exc)
+        log.info(
+            "could not save an optimised copy of %s (%s); a writable ALPHACUT_CACHE_DIR makes "
+            "loading faster and, on x86, inference about 10%% faster",
+            path,
+            exc,
+        )
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
         return None

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from .quantize_graph import node_attribute
+
 __all__ = ["block_size_candidates", "rewrite_in_blocked_layout"]
 
 log = logging.getLogger("alphacut.models")
@@ -110,7 +112,7 @@ class _Rewrite:
             inputs = [self.renamed.get(name, name) for name in node.input]
             del node.input[:]
             node.input.extend(inputs)
-            if _is(node, "ReorderInput", _NCHWC) and _attribute(node, "channels_last", 0) == 0:
+            if _is(node, "ReorderInput", _NCHWC) and node_attribute(node, "channels_last", 0) == 0:
                 source = self.blocked(node.input[0])
                 if source is not None:
                     self.renamed[node.output[0]] = source
@@ -146,14 +148,14 @@ class _Rewrite:
         if (
             not _is(conv, "Conv", _NCHWC)
             or len(conv.input) > 3
-            or _attribute(conv, "group", 1) != 1
+            or node_attribute(conv, "group", 1) != 1
         ):
             return None
         concat = producers.get(conv.input[0])
         if (
             concat is None
             or not _is(concat, "Concat")
-            or _attribute(concat, "axis", 0) not in (1, -3)
+            or node_attribute(concat, "axis", 0) not in (1, -3)
             or readers[concat.output[0]] != 1
         ):
             return None
@@ -229,17 +231,17 @@ class _Rewrite:
         if (
             producer is not None
             and _is(producer, "ReorderOutput", _NCHWC)
-            and _attribute(producer, "channels_last", 0) == 0
-            and _attribute(producer, "channels", 0) % self.block == 0
+            and node_attribute(producer, "channels_last", 0) == 0
+            and node_attribute(producer, "channels", 0) % self.block == 0
         ):
-            self.channels[producer.input[0]] = _attribute(producer, "channels", 0)
+            self.channels[producer.input[0]] = node_attribute(producer, "channels", 0)
             return str(producer.input[0])
         return None
 
     def move(self, node: Any) -> bool:
-        if _is(node, "Resize") and _attribute(node, "mode", b"nearest") == b"linear":
+        if _is(node, "Resize") and node_attribute(node, "mode", b"nearest") == b"linear":
             return self.move_resize(node)
-        if _is(node, "Concat") and _attribute(node, "axis", 0) in (1, -3):
+        if _is(node, "Concat") and node_attribute(node, "axis", 0) in (1, -3):
             sources = [self.blocked(name) for name in node.input]
             if None in sources:
                 return False
@@ -323,16 +325,6 @@ def _is(node: Any, op_type: str, domain: str = "") -> bool:
     return bool(
         node.op_type == op_type and node.domain in ((domain,) if domain else ("", "ai.onnx"))
     )
-
-
-def _attribute(node: Any, name: str, default: Any) -> Any:
-    for attribute in node.attribute:
-        if attribute.name == name:
-            if attribute.type == attribute.INT:
-                return attribute.i
-            if attribute.type == attribute.STRING:
-                return attribute.s
-    return default
 
 
 def _live(nodes: list[Any], outputs: set[str]) -> list[Any]:

@@ -129,6 +129,9 @@ def _in_blocked_layout(
 ) -> Any:
     """Replace the saved copy by its blocked-layout rewrite (see `blocked_layout`) when that
     gives exactly the outputs of `session`; returns the session to use."""
+    reference = _reference_run(session)
+    if reference is None:
+        return session
     attempts = [
         (block, split)
         for block in block_size_candidates(_cpu_features())
@@ -141,7 +144,7 @@ def _in_blocked_layout(
         candidate = ort.InferenceSession(
             data, sess_options=make_options(False), providers=list(providers)
         )
-        if not _same_outputs(session, candidate):
+        if not _reproduces(candidate, reference):
             continue
         temporary = target.with_name(
             f".{target.name}.{os.getpid()}.{threading.get_ident()}.blocked.tmp"
@@ -162,22 +165,37 @@ def _in_blocked_layout(
     return session
 
 
-def _same_outputs(first: Any, second: Any) -> bool:
-    """Whether both sessions give bit-identical outputs for one random float input."""
-    inputs = first.get_inputs()
+Run = tuple[dict[str, np.ndarray], list[np.ndarray]]
+
+
+def _reference_run(session: Any) -> Run | None:
+    """One random float input for `session` and its outputs; None unless it takes one
+    float tensor of static shape."""
+    inputs = session.get_inputs()
     if len(inputs) != 1:
-        return False
+        return None
     model_input = inputs[0]
     if model_input.type != "tensor(float)" or not all(
         isinstance(d, int) for d in model_input.shape
     ):
-        return False
+        return None
     batch = np.random.default_rng(0).standard_normal(model_input.shape).astype(np.float32)
     feed = {model_input.name: batch}
+    return feed, session.run(None, feed)
+
+
+def _reproduces(candidate: Any, reference: Run) -> bool:
+    """Whether `candidate` gives the reference outputs bit for bit."""
+    feed, expected = reference
     return all(
-        np.array_equal(a, b)
-        for a, b in zip(first.run(None, feed), second.run(None, feed), strict=True)
+        np.array_equal(a, b) for a, b in zip(candidate.run(None, feed), expected, strict=True)
     )
+
+
+def _same_outputs(first: Any, second: Any) -> bool:
+    """Whether both sessions give bit-identical outputs for one random float input."""
+    reference = _reference_run(first)
+    return reference is not None and _reproduces(second, reference)
 
 
 def _saved_path(path: Path, ort_version: str) -> Path | None:

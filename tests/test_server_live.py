@@ -96,6 +96,90 @@ def test_huge_upload_is_refused_before_it_is_read() -> None:
         assert httpx.get(f"{base}/healthz").status_code == 200
 
 
+SIXTY_MB = 60 * 1024 * 1024
+
+
+def _multipart(field: str, filename: str, payload: bytes) -> tuple[bytes, str]:
+    boundary = "alphacut-test-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '
+        f'filename="{filename}"\r\nContent-Type: image/png\r\n\r\n'
+    ).encode()
+    return head + payload + f"\r\n--{boundary}--\r\n".encode(), boundary
+
+
+def _assert_413_json(status: int, body: bytes) -> None:
+    assert status == 413
+    assert json.loads(body)["error"]["type"] == "ImageTooLarge"
+
+
+def test_clients_that_send_the_whole_body_first_still_read_the_413() -> None:
+    """urllib and requests send all 60 MB before reading; without a lingering close the server's
+    early close turns into a connection reset and they never see the 413."""
+    import urllib.error
+    import urllib.request
+
+    import requests
+
+    payload = b"\0" * SIXTY_MB
+    form, boundary = _multipart("file", "big.png", payload)
+    multipart_type = f"multipart/form-data; boundary={boundary}"
+    with live_server() as (base, _):
+        for body, content_type in ((payload, "image/png"), (form, multipart_type)):
+            request = urllib.request.Request(
+                f"{base}/api/remove", data=body, headers={"Content-Type": content_type}
+            )
+            try:
+                urllib.request.urlopen(request, timeout=60)
+            except urllib.error.HTTPError as refused:
+                _assert_413_json(refused.code, refused.read())
+            else:
+                raise AssertionError("a 60 MB upload was accepted")
+            answer = requests.post(
+                f"{base}/api/remove", data=body, headers={"Content-Type": content_type}, timeout=60
+            )
+            _assert_413_json(answer.status_code, answer.content)
+        # The multipart helper of requests, as most scripts call it.
+        answer = requests.post(f"{base}/api/remove", files={"file": ("a.png", payload)}, timeout=60)
+        _assert_413_json(answer.status_code, answer.content)
+        assert httpx.get(f"{base}/healthz").status_code == 200
+
+
+def test_chunked_upload_is_cut_off_once_it_passes_the_limit() -> None:
+    """No Content-Length: the limit can only be enforced while reading, and the reply must
+    still come through although the client keeps sending."""
+    with live_server("--max-upload-mb", "1") as (base, process):
+        port = int(base.rsplit(":", 1)[1])
+        chunk = b"\0" * 65536
+        frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            raw.sendall(
+                b"POST /api/remove HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n"
+            )
+            for _ in range(48):  # 3 MB, three times the limit
+                raw.sendall(frame)
+            raw.sendall(b"0\r\n\r\n")
+            reply = read_until_closed(raw)
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413"), head
+        assert b"transfer-encoding: chunked" not in head.lower()
+        assert json.loads(body)["error"]["type"] == "ImageTooLarge"
+
+        # httpx sends a generator body chunked too.
+        def stream() -> Iterator[bytes]:
+            for _ in range(48):
+                yield chunk
+
+        answer = httpx.post(f"{base}/api/remove", content=stream(), timeout=60)
+        assert answer.request.headers.get("transfer-encoding") == "chunked"
+        _assert_413_json(answer.status_code, answer.content)
+        # A small chunked upload under the limit still works.
+        small = httpx.post(f"{base}/api/remove", content=iter([PHOTO]), timeout=60)
+        assert small.status_code == 200
+        assert process.poll() is None
+
+
 async def _burst(base: str, count: int, concurrency: int, body: bytes) -> list[httpx.Response]:
     limit = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(timeout=120) as client:

@@ -7,6 +7,7 @@ read, and so that streaming is never buffered.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -59,9 +60,20 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+#: After a 413, how long the rest of an upload is read and thrown away before the socket
+#: closes (nginx's lingering close). Closing with unread bytes makes the kernel send a reset,
+#: and clients that send the whole body before reading (urllib, requests) then never see the
+#: 413. Bounded in time overall, per silent gap, and in bytes, so a client cannot hold a
+#: connection open by trickling data.
+LINGER_SECONDS = 30.0
+LINGER_IDLE_SECONDS = 2.0
+LINGER_BYTES = 1 << 30
+
+
 class BodyLimitMiddleware:
     """413 for /api/ bodies over `max_bytes`: from Content-Length before reading, or as soon
-    as a chunked body passes the limit while being read."""
+    as a chunked body passes the limit while being read. Either way the 413 is sent first and
+    the unread rest of the body is then drained (bounded), so every client can read it."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -72,6 +84,8 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit_text = f"upload is larger than the limit of {self.max_bytes / 2**20:g} MB"
+        body = _BodyProgress(receive)
+        send = _lingering(send, body)
         declared = _header(scope, b"content-length")
         if declared is not None:
             try:
@@ -82,18 +96,74 @@ class BodyLimitMiddleware:
             if size > self.max_bytes:
                 await _send_error(send, 413, "ImageTooLarge", limit_text)
                 return
-        received = 0
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise ImageTooLarge(limit_text, source="upload")
+            message = await body.receive()
+            if body.received > self.max_bytes:
+                raise ImageTooLarge(limit_text, source="upload")
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class _BodyProgress:
+    """Counts the request body as it is received and knows when it has all arrived."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self.received = 0
+        self.complete = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            self.complete = not message.get("more_body", False)
+        else:
+            self.complete = True  # disconnected: nothing more will come
+        return message
+
+    async def drain(self) -> None:
+        """Read and discard what is left of the body, within the linger bounds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_SECONDS
+        budget = self.received + LINGER_BYTES
+        while not self.complete and self.received < budget:
+            wait = min(LINGER_IDLE_SECONDS, deadline - loop.time())
+            if wait <= 0:
+                return
+            try:
+                await asyncio.wait_for(self.receive(), wait)
+            except asyncio.TimeoutError:
+                return
+
+
+def _lingering(send: Send, body: _BodyProgress) -> Send:
+    """Wrap `send` so a 413 goes out whole, then the unread body is drained, then it closes."""
+    status = 0
+
+    async def lingering_send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            if status == 413:
+                headers = [(k, v) for k, v in message.get("headers", ()) if k != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        elif (
+            message["type"] == "http.response.body"
+            and status == 413
+            and not message.get("more_body", False)
+            and not body.complete
+        ):
+            # The whole reply is on the wire now (it has a Content-Length); holding back the
+            # end of the response keeps the server from closing while the client still sends.
+            await send({**message, "more_body": True})
+            await body.drain()
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send(message)
+
+    return lingering_send
 
 
 class EdgeMiddleware:

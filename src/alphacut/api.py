@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 from PIL import Image
 
-from .errors import InputError
+from .errors import InputError, OptionsError
 from .imageio import decode, encode
 from .models.registry import DEFAULT_MODEL
 from .models.session import Session, load_session
-from .options import RGBA, RemoveOptions, RuntimeOptions, parse_providers
+from .options import RGBA, RemoveOptions, RuntimeOptions, parse_providers, setting_values
 from .remover import Remover
 
 __all__ = ["new_session", "remove"]
@@ -37,29 +38,43 @@ def new_session(
     *,
     runtime: RuntimeOptions | None = None,
     download: bool = True,
+    fast: bool = False,
+    accept_licenses: Iterable[str] = (),
 ) -> Session:
     """Load a model session, as rembg's `new_session`.
 
     model_name: a registered model (see `alphacut models list`), or with `model_path`
     the preprocessing to use for that custom ONNX file. providers: ONNX Runtime
     execution providers in order; a named accelerator that cannot load is an error.
+    fast: run an INT8 copy of the model on the fastest CPU runtime installed (masks
+    close to, not identical with, rembg's; see RuntimeOptions.fast).
+    accept_licenses: model or licence names whose restrictive terms you accept.
     """
+    runtime = runtime or RuntimeOptions()
     if providers is not None:
         chosen = parse_providers(providers) if isinstance(providers, str) else tuple(providers)
-        runtime = dataclasses.replace(runtime or RuntimeOptions(), providers=chosen)
+        runtime = dataclasses.replace(runtime, providers=chosen)
+    if fast:
+        runtime = dataclasses.replace(runtime, fast=True)
     name = None if model_path is not None and model_name == DEFAULT_MODEL else model_name
-    return load_session(name, model_path=model_path, runtime=runtime, download=download)
+    return load_session(
+        name,
+        model_path=model_path,
+        runtime=runtime,
+        download=download,
+        accept_licenses=accept_licenses,
+    )
 
 
 @overload
-def remove(data: bytes, *args: object, **kwargs: object) -> bytes: ...
+def remove(data: bytes, *args: Any, **kwargs: Any) -> bytes: ...
 @overload
-def remove(data: Image.Image, *args: object, **kwargs: object) -> Image.Image: ...
+def remove(data: Image.Image, *args: Any, **kwargs: Any) -> Image.Image: ...
 @overload
-def remove(data: np.ndarray, *args: object, **kwargs: object) -> np.ndarray: ...
+def remove(data: np.ndarray, *args: Any, **kwargs: Any) -> np.ndarray: ...
 
 
-def remove(  # type: ignore[misc]
+def remove(
     data: bytes | Image.Image | np.ndarray,
     alpha_matting: bool = False,
     alpha_matting_foreground_threshold: int = 240,
@@ -68,16 +83,30 @@ def remove(  # type: ignore[misc]
     session: Session | None = None,
     only_mask: bool = False,
     post_process_mask: bool = False,
+    decontaminate: bool = False,
+    vitmatte: bool = False,
+    vitmatte_model: str | None = None,
     bgcolor: RGBA | tuple[int, int, int] | None = None,
     force_return_bytes: bool = False,
+    *args: Any,
+    **kwargs: Any,
 ) -> bytes | Image.Image | np.ndarray:
-    """Remove the background, as rembg's `remove`.
+    """Remove the background, as rembg 2.0.86's `remove` (same parameters, same order).
 
     bytes in gives PNG bytes out, a PIL image gives a PIL image (RGBA, or L for a
     mask), an array gives an array. Thresholds are in 0..255; the erode size is in
-    pixels; bgcolor is (R, G, B[, A]) in 0..255. Invalid images raise
-    `alphacut.InputError` (a ValueError) naming the problem.
+    pixels; bgcolor is (R, G, B[, A]) in 0..255. decontaminate re-estimates soft-edge
+    colours; vitmatte refines the edge with ViTMatte (`vitmatte_model` picks the
+    checkpoint). Keyword extras are rembg's model options: `sam_prompt` (a list of
+    points and rectangles) and `cc`/`cloth_category`; any other name is a TypeError.
+    Invalid images raise `alphacut.InputError` (a ValueError) naming the problem.
     """
+    if args:
+        raise TypeError(f"remove() takes 13 positional arguments, {13 + len(args)} were given")
+    try:
+        extras = setting_values(kwargs)
+    except OptionsError as exc:
+        raise TypeError(f"remove() got an unexpected keyword argument: {exc}") from None
     options = RemoveOptions(
         only_mask=only_mask,
         alpha_matting=alpha_matting,
@@ -85,7 +114,11 @@ def remove(  # type: ignore[misc]
         alpha_matting_background_threshold=alpha_matting_background_threshold,
         alpha_matting_erode_size=alpha_matting_erode_size,
         post_process_mask=post_process_mask,
+        decontaminate=decontaminate,
+        vitmatte=vitmatte,
+        vitmatte_model=vitmatte_model,
         bgcolor=tuple(bgcolor) if bgcolor is not None else None,  # type: ignore[arg-type]
+        **extras,
     )
     if not isinstance(data, (bytes, bytearray, memoryview, Image.Image, np.ndarray)):
         raise InputError(

@@ -12,7 +12,8 @@ The tree::
     │   ├── InvalidModel                exit 69  HTTP 422   a file that is not a usable ONNX model
     │   ├── ChecksumMismatch            exit 69  HTTP 502   the bytes are not the registered file
     │   ├── DownloadFailed              exit 69  HTTP 503   network or index failure while fetching
-    │   └── ProviderUnavailable         exit 69  HTTP 503   an explicitly requested provider did not load
+    │   ├── ProviderUnavailable         exit 69  HTTP 503   an explicitly requested provider did not load
+    │   └── LicenseNotAccepted          exit 69  HTTP 403   a restrictive licence the user has not accepted
     ├── MissingDependency               exit 69  HTTP 501   an optional extra is not installed
     ├── InferenceError                  exit 70  HTTP 500   ONNX Runtime failed while running
     ├── Overloaded                      exit 75  HTTP 503   no capacity left; try again later
@@ -35,6 +36,7 @@ __all__ = [
     "InferenceTimeout",
     "InputError",
     "InvalidModel",
+    "LicenseNotAccepted",
     "MissingDependency",
     "ModelError",
     "ModelNotFound",
@@ -103,6 +105,12 @@ class DownloadFailed(ModelError):
 
 class ProviderUnavailable(ModelError):
     http_status = 503
+
+
+class LicenseNotAccepted(ModelError):
+    """A non-commercial or copyleft model was asked for without `--accept-license NAME`."""
+
+    http_status = 403
 
 
 class MissingDependency(AlphacutError, ImportError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -10,11 +11,20 @@ from PIL import Image
 
 from .batch import BatchItem, plan_batch, run_batch
 from .imageio import DecodedImage, ImageSource, decode, encode, write_image
-from .models.registry import ModelSpec
+from .models.registry import DEFAULT_VITMATTE, ModelSpec, get_spec
 from .models.session import Session, load_session
-from .models.store import ProgressCallback
+from .models.store import ProgressCallback, ensure_model
 from .options import Limits, RemoveOptions, RuntimeOptions
-from .pipeline import compose, post_process, predict_mask
+from .pipeline import (
+    Refiner,
+    apply_background_image,
+    apply_bgcolor,
+    post_process,
+    predict_masks,
+    stack_vertically,
+)
+from .pipeline.compose import cutout_for
+from .pipeline.vitmatte import vitmatte_alpha
 
 __all__ = ["Remover"]
 
@@ -27,7 +37,8 @@ class Remover:
 
     model: a registered name, a `ModelSpec`, a ready `Session`, or None for the default
     (u2netp). model_path: a custom ONNX file. The model is loaded on first use, or by
-    calling `load()`.
+    calling `load()`. accept_licenses: model or licence names (e.g. "bria-rmbg") whose
+    non-commercial or copyleft terms the user accepted; needed to download such a model.
     """
 
     def __init__(
@@ -40,6 +51,7 @@ class Remover:
         limits: Limits | None = None,
         download: bool = True,
         progress: ProgressCallback | None = None,
+        accept_licenses: Iterable[str] = (),
     ) -> None:
         self.options = options or RemoveOptions()
         self.runtime = runtime or RuntimeOptions()
@@ -49,8 +61,10 @@ class Remover:
         self._model_path = model_path
         self._download = download
         self._progress = progress
+        self._accept_licenses = tuple(accept_licenses)
         self._lock = threading.Lock()
         self._backgrounds: dict[Path, Image.Image] = {}
+        self._refiners: dict[str, Session] = {}
 
     @property
     def session(self) -> Session:
@@ -68,6 +82,7 @@ class Remover:
                         runtime=self.runtime,
                         download=self._download,
                         progress=self._progress,
+                        accept_licenses=self._accept_licenses,
                     )
         return self._session
 
@@ -85,14 +100,35 @@ class Remover:
         """Run the pipeline on a decoded image: the cutout (RGBA) or mask (L) as a PIL image.
         `mask`: the model's mask when the caller already has it (e.g. from a batched run)."""
         options = options or self.options
-        if mask is None:
-            mask = predict_mask(self.session, decoded.image)
+        image = decoded.image
+        masks = [mask] if mask is not None else predict_masks(self.session, image, options)
         if options.post_process_mask:
-            mask = post_process(mask)
-        background = (
-            self._background(options.background_image) if options.background_image else None
-        )
-        return compose(decoded.image, mask, options, background)
+            masks = [post_process(m) for m in masks]
+        refiner = self._vitmatte(options) if options.vitmatte and not options.only_mask else None
+        results = [cutout_for(image, m, options, refiner) for m in masks]
+        result = stack_vertically(results)
+        if options.only_mask:
+            return result
+        if options.bgcolor is not None:
+            return apply_bgcolor(result, options.bgcolor)
+        if options.background_image is not None:
+            return apply_background_image(result, self._background(options.background_image))
+        return result
+
+    def _vitmatte(self, options: RemoveOptions) -> Refiner:
+        name = f"vitmatte-{options.vitmatte_model}" if options.vitmatte_model else DEFAULT_VITMATTE
+        with self._lock:
+            session = self._refiners.get(name)
+            if session is None:
+                spec = get_spec(name)
+                path = ensure_model(spec, download=self._download, progress=self._progress)
+                runtime = dataclasses.replace(self.runtime, reuse_optimized_model=False)
+                session = self._refiners[name] = Session(spec, path, runtime)
+
+        def refine(image: Image.Image, mask: Image.Image) -> Image.Image:
+            return vitmatte_alpha(session, image, mask, options)
+
+        return refine
 
     def remove_image(self, data: ImageSource, options: RemoveOptions | None = None) -> Image.Image:
         """Remove the background of any supported input; returns a PIL image."""

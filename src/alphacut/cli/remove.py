@@ -11,7 +11,14 @@ from typing import Any
 
 import click
 
-from ..options import SETTINGS, Limits, RemoveOptions, RuntimeOptions
+from ..options import (
+    CLOTH_CATEGORIES,
+    SETTINGS,
+    Limits,
+    RemoveOptions,
+    RuntimeOptions,
+    parse_extras,
+)
 from .params import COLOR, runtime_flags
 
 _SUFFIX_FORMATS = {".png": "png", ".webp": "webp", ".jpg": "jpeg", ".jpeg": "jpeg"}
@@ -19,6 +26,7 @@ _SPECIAL_TYPES: dict[str, Any] = {
     "bgcolor": COLOR,
     "background_image": click.Path(exists=True, dir_okay=False, path_type=Path),
     "output_format": click.Choice(["png", "webp", "jpeg"]),
+    "cloth_category": click.Choice(CLOTH_CATEGORIES),
 }
 
 
@@ -80,6 +88,12 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     help="Refuse images larger than this many pixels. [env: ALPHACUT_MAX_PIXELS]",
 )
 @click.option(
+    "-x",
+    "--extras",
+    help='rembg\'s model options as JSON, e.g. \'{"sam_prompt": [{"type": "point", "data": [120, 80], '
+    '"label": 1}]}\' or \'{"cc": "upper"}\'.',
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar. [default: when stderr is a terminal]",
@@ -96,6 +110,9 @@ def remove_command(
     model_path: Path | None,
     providers: tuple[str, ...] | None,
     backend: str | None,
+    fast: bool,
+    accept_licenses: tuple[str, ...],
+    extras: str | None,
     overwrite: bool,
     jobs: int | None,
     max_pixels: int | None,
@@ -113,6 +130,8 @@ def remove_command(
     from ..remover import Remover
 
     chosen = {k: v for k, v in settings.items() if v is not None}
+    if extras:
+        chosen.update(parse_extras(extras))
     single_file = _single_file_target(inputs, output)
     if single_file and "output_format" not in chosen and output is not None:
         chosen["output_format"] = _SUFFIX_FORMATS[output.suffix.lower()]
@@ -127,10 +146,20 @@ def remove_command(
     runtime = RuntimeOptions(
         providers=providers,
         backend=backend,  # type: ignore[arg-type]
+        fast=fast,
         # Several images run at once in a batch, so each inference gets its share of cores.
         intra_op_threads=max(1, _default_jobs() // workers) if batch else None,
     )
-    remover = Remover(model, model_path=model_path, options=options, runtime=runtime, limits=limits)
+    remover = Remover(
+        model,
+        model_path=model_path,
+        options=options,
+        runtime=runtime,
+        limits=limits,
+        accept_licenses=accept_licenses,
+    )
+    if fast:
+        click.echo(f"alphacut: fast path: {remover.load().description}", err=True)
 
     if inputs == ("-",):
         _run_stdin(remover, output)

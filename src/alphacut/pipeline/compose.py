@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from PIL import Image, ImageOps
 
 from .._parallel import run_parallel, spans, strip_count
-from ..errors import MissingDependency
+from ..errors import MissingDependency, OptionsError
 from ..options import RGBA, RemoveOptions
 
-__all__ = ["apply_background_image", "apply_bgcolor", "compose", "cutout"]
+__all__ = [
+    "Refiner",
+    "apply_background_image",
+    "apply_bgcolor",
+    "compose",
+    "cutout",
+    "cutout_for",
+    "stack_vertically",
+    "trimap",
+]
+
+
+#: Refines a mask into an alpha matte for an image (ViTMatte, say).
+Refiner = Callable[[Image.Image, Image.Image], Image.Image]
 
 
 def compose(
@@ -17,24 +32,57 @@ def compose(
     mask: Image.Image,
     options: RemoveOptions,
     background: Image.Image | None = None,
+    refiner: Refiner | None = None,
 ) -> Image.Image:
     """The result for `options`: the mask itself (mode L) or an RGBA cutout, optionally
-    placed on `options.bgcolor` or on `background` (already decoded)."""
-    if options.only_mask:
-        return mask
-    if options.alpha_matting:
-        try:
-            result = alpha_matting_cutout(image, mask, options)
-        except ValueError:
-            # Matting fails when the trimap has no unknown region; keep the soft mask then.
-            result = decontaminated_cutout(image, mask)
-    else:
-        result = cutout(image, mask)
+    placed on `options.bgcolor` or on `background` (already decoded).
+
+    The edge, in rembg's order of precedence: ViTMatte's alpha (from `refiner`) with
+    decontaminated colours; closed-form alpha matting; the mask with decontaminated
+    colours (`decontaminate`); the plain mask."""
+    result = cutout_for(image, mask, options, refiner)
+    if result.mode == "L":
+        return result
     if options.bgcolor is not None:
         return apply_bgcolor(result, options.bgcolor)
     if background is not None:
         return apply_background_image(result, background)
     return result
+
+
+def cutout_for(
+    image: Image.Image, mask: Image.Image, options: RemoveOptions, refiner: Refiner | None = None
+) -> Image.Image:
+    """The mask (only_mask) or the cutout for one mask, before any background."""
+    if options.only_mask:
+        return mask
+    if options.vitmatte:
+        if refiner is None:
+            raise OptionsError("vitmatte needs a refiner: use Remover or remove()")
+        return decontaminated_cutout(image, refiner(image, mask))
+    if options.alpha_matting:
+        try:
+            result = alpha_matting_cutout(image, mask, options)
+        except ValueError:
+            # Matting fails when the trimap has no unknown region; keep the soft mask then.
+            return decontaminated_cutout(image, mask)
+        return result
+    if options.decontaminate:
+        return decontaminated_cutout(image, mask)
+    return cutout(image, mask)
+
+
+def stack_vertically(results: list[Image.Image]) -> Image.Image:
+    """Several results one above the other on an RGBA canvas (rembg's multi-mask output);
+    a single result is returned as it is."""
+    if len(results) == 1:
+        return results[0]
+    canvas = Image.new("RGBA", (results[0].width, sum(r.height for r in results)))
+    top = 0
+    for result in results:
+        canvas.paste(result, (0, top))
+        top += result.height
+    return canvas
 
 
 def cutout(image: Image.Image, mask: Image.Image) -> Image.Image:
@@ -90,14 +138,11 @@ def _pymatting() -> tuple[object, object, object]:
     return estimate_alpha_cf, estimate_foreground_ml, stack_images
 
 
-def alpha_matting_cutout(
-    image: Image.Image, mask: Image.Image, options: RemoveOptions
-) -> Image.Image:
-    """Closed-form matting inside a trimap built from the mask's confident regions."""
+def trimap(mask: Image.Image, options: RemoveOptions) -> np.ndarray:
+    """255 sure foreground, 0 sure background, 128 unknown: the mask's confident regions
+    (the alpha_matting thresholds) eroded by a square of alpha_matting_erode_size pixels."""
     from scipy.ndimage import binary_erosion
 
-    estimate_alpha_cf, estimate_foreground_ml, stack_images = _pymatting()
-    pixels = np.asarray(image.convert("RGB"))
     levels = np.asarray(mask)
     size = options.alpha_matting_erode_size
     structure = np.ones((size, size), dtype=np.uint8) if size > 0 else None
@@ -107,11 +152,19 @@ def alpha_matting_cutout(
     sure_bg = binary_erosion(
         levels < options.alpha_matting_background_threshold, structure=structure, border_value=1
     )
-    trimap = np.full(levels.shape, 128, dtype=np.uint8)
-    trimap[sure_fg] = 255
-    trimap[sure_bg] = 0
-    normalized = pixels / 255.0
-    alpha = estimate_alpha_cf(normalized, trimap / 255.0)  # type: ignore[operator]
+    result = np.full(levels.shape, 128, dtype=np.uint8)
+    result[sure_fg] = 255
+    result[sure_bg] = 0
+    return result
+
+
+def alpha_matting_cutout(
+    image: Image.Image, mask: Image.Image, options: RemoveOptions
+) -> Image.Image:
+    """Closed-form matting inside a trimap built from the mask's confident regions."""
+    estimate_alpha_cf, estimate_foreground_ml, stack_images = _pymatting()
+    normalized = np.asarray(image.convert("RGB")) / 255.0
+    alpha = estimate_alpha_cf(normalized, trimap(mask, options) / 255.0)  # type: ignore[operator]
     foreground = estimate_foreground_ml(normalized, alpha)  # type: ignore[operator]
     stacked = stack_images(foreground, alpha)  # type: ignore[operator]
     return Image.fromarray(np.clip(stacked * 255, 0, 255).astype(np.uint8))

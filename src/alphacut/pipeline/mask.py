@@ -8,7 +8,7 @@ from PIL import Image
 from ..models.registry import ModelSpec
 from .resize import lanczos_resize
 
-__all__ = ["post_process", "saliency_to_mask"]
+__all__ = ["cloth_masks", "post_process", "saliency_to_mask"]
 
 # A 3x3 cross: the radius-1 disk rembg opens the mask with.
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
@@ -30,6 +30,27 @@ def saliency_to_mask(saliency: np.ndarray, spec: ModelSpec, size: tuple[int, int
     else:
         levels = (np.clip((pred - low) / (high - low), 0, 1) * 255).astype(np.uint8)
     return lanczos_resize(Image.fromarray(levels, "L"), size)
+
+
+#: u2net_cloth_seg's classes: 0 background, 1 upper body, 2 lower body, 3 full body.
+_CLOTH_CLASSES = {"upper": (1,), "lower": (2,), "full": (3,), "attire": (1, 2, 3)}
+_CLOTH_DEFAULT = ("upper", "lower", "full")
+
+
+def cloth_masks(
+    labels: np.ndarray, size: tuple[int, int], category: str | None = None
+) -> list[Image.Image]:
+    """Binary masks (0/255) of one clothes category, or of upper, lower and full in turn.
+
+    As in rembg the class map itself is resized with LANCZOS, and a class is kept only
+    where the resized value still equals its number, so masks agree with rembg's.
+    """
+    resized = np.asarray(lanczos_resize(Image.fromarray(labels.astype(np.uint8), "L"), size))
+    categories = (category,) if category else _CLOTH_DEFAULT
+    return [
+        Image.fromarray(np.where(np.isin(resized, _CLOTH_CLASSES[c]), 255, 0).astype(np.uint8), "L")
+        for c in categories
+    ]
 
 
 def post_process(mask: Image.Image) -> Image.Image:

@@ -1,17 +1,32 @@
-"""Image in, mask out: prepare, infer, and turn the saliency map into a mask."""
+"""Image in, masks out: prepare, infer, and turn the model's output into masks."""
 
 from __future__ import annotations
 
 from PIL import Image
 
+from ..models.sam import SamSession
 from ..models.session import Session
-from .mask import saliency_to_mask
+from ..options import RemoveOptions
+from .mask import cloth_masks, saliency_to_mask
 from .prepare import prepare
 
-__all__ = ["predict_mask"]
+__all__ = ["predict_mask", "predict_masks"]
 
 
 def predict_mask(session: Session, image: Image.Image) -> Image.Image:
     """The 8-bit mask (mode L) of `image`'s salient subject, at the image's own size."""
     saliency = session.run(prepare(image, session.spec))
     return saliency_to_mask(saliency[0], session.spec, image.size)
+
+
+def predict_masks(
+    session: Session, image: Image.Image, options: RemoveOptions
+) -> list[Image.Image]:
+    """Every mask the model gives for `image`: one for saliency models and SAM, one per
+    clothes category for u2net_cloth_seg (rembg stacks their results vertically)."""
+    if isinstance(session, SamSession):
+        return [session.segment(image, options.sam_prompt)]
+    if session.spec.kind == "cloth":
+        labels = session.run(prepare(image, session.spec))[0]
+        return cloth_masks(labels, image.size, options.cloth_category)
+    return [predict_mask(session, image)]

@@ -100,8 +100,13 @@ class Engine:
             session = self._sessions.get(name)
             if session is None:
                 allow = self.settings.allow_downloads if download is None else download
-                session = load_session(name, runtime=self._runtime, download=allow)
-                if self.settings.max_batch > 1:
+                session = load_session(
+                    name,
+                    runtime=self._runtime,
+                    download=allow,
+                    accept_licenses=self.settings.accept_licenses,
+                )
+                if self.settings.max_batch > 1 and session.spec.kind == "saliency":
                     session = self._batched(session)
                 self.metrics.model_load_seconds.labels(name).set(session.load_seconds)
                 self._sessions[name] = session

@@ -46,6 +46,7 @@ class ServerSettings:
     url_timeout_s: float = 10.0
     url_allow_networks: tuple[str, ...] = ()
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
+    accept_licenses: tuple[str, ...] = ()
     max_batch: int = 1
     batch_wait_ms: float = 5.0
     retry_after_s: int = 2

@@ -1,0 +1,81 @@
+"""The fast path's model: an INT8 copy of a registered model, built once and reused.
+
+The copy is calibrated on the photos shipped in `alphacut/calibration`, with the model's
+shipped recipe, and cached beside the model as `<name>.int8.onnx`. Its provenance (the
+source's checksum, the calibration photos' digest, the recipe, the alphacut version) is in
+the file's metadata; a copy whose source or calibration no longer matches is rebuilt.
+Concurrent first uses, even from several processes, build it once (a lock file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+from ..errors import OptionsError
+from .registry import ModelSpec
+from .store import cache_dir, file_checksum
+
+__all__ = ["calibration_folder", "fast_model_path", "is_current"]
+
+log = logging.getLogger("alphacut.models")
+
+
+def calibration_folder() -> Path:
+    """The shipped calibration photos."""
+    return Path(str(resources.files("alphacut") / "calibration"))
+
+
+def fast_model_path(spec: ModelSpec, source: Path, *, build: bool = True) -> Path:
+    """The cached INT8 copy of `spec` (whose FP32 file is `source`), built first if needed."""
+    if spec.kind not in ("saliency", "cloth"):
+        raise OptionsError(f"{spec.name} has no fast path: only image-to-mask models do")
+    target = cache_dir() / f"{spec.name}.int8.onnx"
+    if is_current(target, source):
+        return target
+    if not build:
+        raise OptionsError(
+            f"no INT8 copy of {spec.name} yet: run `alphacut models pull {spec.name} --fast`"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(target.with_name(f".{target.name}.lock")):
+        if is_current(target, source):  # another process built it meanwhile
+            return target
+        from .quantize import quantize_model
+
+        log.warning(
+            "building the INT8 model for --fast from %s (once; about 20 s for u2netp)", spec.name
+        )
+        quantize_model(source, calibration_folder(), target)
+    return target
+
+
+def is_current(target: Path, source: Path) -> bool:
+    """Whether `target` is an INT8 copy of `source` calibrated on today's shipped photos."""
+    if not target.is_file():
+        return False
+    from .quantize import calibration_digest, calibration_files, read_provenance
+
+    try:
+        provenance = read_provenance(target)
+    except Exception:  # a corrupt or foreign file: rebuild it
+        return False
+    digest = calibration_digest(calibration_files(calibration_folder()))
+    return (
+        provenance.get("source_md5") == file_checksum(source)
+        and provenance.get("calibration_digest") == digest
+    )
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

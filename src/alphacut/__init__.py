@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         InferenceTimeout,
         InputError,
         InvalidModel,
+        LicenseNotAccepted,
         MissingDependency,
         ModelError,
         ModelNotFound,
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
         UnsupportedImage,
     )
     from .models import MODELS, ModelSpec, Session, ensure_model, load_session
-    from .options import SETTINGS, Limits, RemoveOptions, RuntimeOptions, parse_color
+    from .options import SETTINGS, Limits, PromptMark, RemoveOptions, RuntimeOptions, parse_color
     from .remover import Remover
 
 _EXPORTS: dict[str, str] = {
@@ -52,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "Remover": "remover",
     "BatchItem": "batch",
     "RemoveOptions": "options",
+    "PromptMark": "options",
     "RuntimeOptions": "options",
     "Limits": "options",
     "SETTINGS": "options",
@@ -69,6 +71,7 @@ _EXPORTS: dict[str, str] = {
     "ModelError": "errors",
     "ModelNotFound": "errors",
     "InvalidModel": "errors",
+    "LicenseNotAccepted": "errors",
     "ChecksumMismatch": "errors",
     "DownloadFailed": "errors",
     "ProviderUnavailable": "errors",
@@ -92,6 +95,7 @@ __all__ = [
     "InferenceTimeout",
     "InputError",
     "InvalidModel",
+    "LicenseNotAccepted",
     "Limits",
     "MissingDependency",
     "ModelError",
@@ -99,6 +103,7 @@ __all__ = [
     "ModelSpec",
     "OptionsError",
     "Overloaded",
+    "PromptMark",
     "ProviderUnavailable",
     "RemoveOptions",
     "Remover",

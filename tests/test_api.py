@@ -174,3 +174,45 @@ def test_tiny_images(session) -> None:
     for size in [(1, 1), (2, 1), (1, 3)]:
         result = remove(png_bytes(Image.new("RGB", size, (200, 10, 10))), session=session)
         assert Image.open(io.BytesIO(result)).size == size
+
+
+def test_bgcolor_comes_back_in_that_colour(session) -> None:  # type: ignore[no-untyped-def]
+    from helpers import skimage_photo
+
+    photo = skimage_photo("chelsea", 200)
+    mask = np.asarray(alphacut.remove(photo, session=session, only_mask=True))
+    result = np.asarray(alphacut.remove(photo, session=session, bgcolor=(255, 0, 0, 255)))
+    background = mask == 0
+    assert background.sum() > 1000
+    assert (result[background] == (255, 0, 0, 255)).all()
+    assert (result[..., 3] == 255).all()
+
+
+def test_background_image_is_scaled_to_cover_and_centre_cropped(session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from helpers import skimage_photo
+
+    photo = skimage_photo("chelsea", 200)  # 200 x 133
+    # A 100 x 400 backdrop: left half green, right half blue, a red band across its middle.
+    backdrop = np.zeros((400, 100, 3), dtype=np.uint8)
+    backdrop[:, :50] = (0, 255, 0)
+    backdrop[:, 50:] = (0, 0, 255)
+    backdrop[190:210] = (255, 0, 0)
+    Image.fromarray(backdrop).save(tmp_path / "backdrop.png")
+    remover = alphacut.Remover(session)
+    options = alphacut.RemoveOptions(background_image=tmp_path / "backdrop.png")
+    result = np.asarray(remover.remove_image(photo, options))
+    mask = np.asarray(remover.remove_image(photo, alphacut.RemoveOptions(only_mask=True)))
+    assert result.shape == (133, 200, 4)
+    # Scaled 2x to 200 x 800 and cropped to its middle rows: the red band lands in the
+    # middle of the result, green left and blue right of it.
+    clear = mask == 0
+    rows, cols = np.nonzero(clear)
+    checked = 0
+    for y, x in zip(rows[::7], cols[::7], strict=True):
+        if abs(y - 47) < 8 or abs(y - 87) < 8 or abs(x - 100) < 8:
+            continue  # LANCZOS rings at the bands' edges
+        want = 0 if 47 <= y < 87 else (1 if x < 100 else 2)  # red, green or blue
+        assert int(np.argmax(result[y, x, :3])) == want, (y, x, result[y, x])
+        assert result[y, x, want] > 200
+        checked += 1
+    assert checked > 50

@@ -15,15 +15,7 @@ from .models.registry import DEFAULT_VITMATTE, ModelSpec, get_spec
 from .models.session import Session, load_session
 from .models.store import ProgressCallback, ensure_model
 from .options import Limits, RemoveOptions, RuntimeOptions
-from .pipeline import (
-    Refiner,
-    apply_background_image,
-    apply_bgcolor,
-    post_process,
-    predict_masks,
-    stack_vertically,
-)
-from .pipeline.compose import cutout_for
+from .pipeline import Refiner, compose, post_process, predict_masks
 from .pipeline.vitmatte import vitmatte_alpha
 
 __all__ = ["Remover"]
@@ -105,15 +97,10 @@ class Remover:
         if options.post_process_mask:
             masks = [post_process(m) for m in masks]
         refiner = self._vitmatte(options) if options.vitmatte and not options.only_mask else None
-        results = [cutout_for(image, m, options, refiner) for m in masks]
-        result = stack_vertically(results)
-        if options.only_mask:
-            return result
-        if options.bgcolor is not None:
-            return apply_bgcolor(result, options.bgcolor)
-        if options.background_image is not None:
-            return apply_background_image(result, self._background(options.background_image))
-        return result
+        background = (
+            self._background(options.background_image) if options.background_image else None
+        )
+        return compose(image, masks, options, background, refiner)
 
     def _vitmatte(self, options: RemoveOptions) -> Refiner:
         name = f"vitmatte-{options.vitmatte_model}" if options.vitmatte_model else DEFAULT_VITMATTE

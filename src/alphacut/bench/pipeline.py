@@ -61,7 +61,7 @@ def _alphacut_worker(paths: list[Path], model: str, jobs: int) -> dict[str, Any]
         marks.append(time.perf_counter())
         mask = saliency_to_mask(saliency[0], session.spec, decoded.image.size)
         marks.append(time.perf_counter())
-        result = compose(decoded.image, mask, options)
+        result = compose(decoded.image, [mask], options)
         marks.append(time.perf_counter())
         encode(result, options, decoded.icc_profile)
         marks.append(time.perf_counter())

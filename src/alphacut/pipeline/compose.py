@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -29,19 +29,20 @@ Refiner = Callable[[Image.Image, Image.Image], Image.Image]
 
 def compose(
     image: Image.Image,
-    mask: Image.Image,
+    masks: Sequence[Image.Image],
     options: RemoveOptions,
     background: Image.Image | None = None,
     refiner: Refiner | None = None,
 ) -> Image.Image:
     """The result for `options`: the mask itself (mode L) or an RGBA cutout, optionally
-    placed on `options.bgcolor` or on `background` (already decoded).
+    placed on `options.bgcolor` or on `background` (already decoded). Several masks (a
+    clothes model's categories) give their results stacked vertically, as rembg does.
 
     The edge, in rembg's order of precedence: ViTMatte's alpha (from `refiner`) with
     decontaminated colours; closed-form alpha matting; the mask with decontaminated
     colours (`decontaminate`); the plain mask."""
-    result = cutout_for(image, mask, options, refiner)
-    if result.mode == "L":
+    result = stack_vertically([cutout_for(image, mask, options, refiner) for mask in masks])
+    if options.only_mask:
         return result
     if options.bgcolor is not None:
         return apply_bgcolor(result, options.bgcolor)

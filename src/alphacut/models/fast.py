@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 from collections.abc import Iterator
 from importlib import resources
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from ..errors import OptionsError
 from .registry import ModelSpec
-from .store import cache_dir, file_checksum
+from .store import cache_dir, verify_checksum
 
 __all__ = ["calibration_folder", "fast_model_path", "is_current"]
 
@@ -58,17 +59,27 @@ def is_current(target: Path, source: Path) -> bool:
     """Whether `target` is an INT8 copy of `source` calibrated on today's shipped photos."""
     if not target.is_file():
         return False
-    from .quantize import calibration_digest, calibration_files, read_provenance
+    from .quantize import read_provenance
 
     try:
         provenance = read_provenance(target)
     except Exception:  # a corrupt or foreign file: rebuild it
         return False
-    digest = calibration_digest(calibration_files(calibration_folder()))
+    source_md5 = provenance.get("source_md5")
     return (
-        provenance.get("source_md5") == file_checksum(source)
-        and provenance.get("calibration_digest") == digest
+        source_md5 is not None
+        and provenance.get("calibration_digest") == _shipped_digest()
+        # Remembered per (path, size, mtime): the source was hashed when it was loaded.
+        and verify_checksum(source, f"md5:{source_md5}")
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_digest() -> str:
+    """The shipped photos cannot change while a process runs: hash them once."""
+    from .quantize import calibration_digest, calibration_files
+
+    return calibration_digest(calibration_files(calibration_folder()))
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ outside the image read as 0, as in rembg, so prompts give rembg's masks.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -37,16 +38,12 @@ _BOX_LABELS = (2.0, 3.0)
 class SamSession(Session):
     """SAM's encoder (`path`) with its decoder beside it; `segment` runs both."""
 
-    def __init__(
-        self, spec: ModelSpec, path: object, runtime: RuntimeOptions | None = None
-    ) -> None:
-        from pathlib import Path
-
+    def __init__(self, spec: ModelSpec, path: Path, runtime: RuntimeOptions | None = None) -> None:
         import onnxruntime as ort
 
         # The optimised-graph cache is for the CPU image models; SAM loads as it is.
         runtime = dataclasses.replace(runtime or RuntimeOptions(), reuse_optimized_model=False)
-        super().__init__(spec, Path(str(path)), runtime)
+        super().__init__(spec, path, runtime)
         decoders = companion_paths(spec, self.path)
         if not decoders:
             raise InvalidModel(f"{spec.name}: no decoder file is registered beside the encoder")

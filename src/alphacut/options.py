@@ -411,7 +411,9 @@ def _parse_value(setting: Setting, raw: str) -> Any:
         return parse_color(text) if text else None
     if setting.name == "sam_prompt":
         return parse_prompt(text) if text else None
-    return text or None if setting.default is None else text
+    if setting.default is None:
+        return text or None  # an empty optional field means "not set"
+    return text
 
 
 def parse_extras(text: str) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from alphacut import RemoveOptions, Remover, new_session
 from alphacut.cli.main import cli
-from alphacut.models.fast import calibration_folder
-from alphacut.models.quantize import calibration_digest, calibration_files, read_provenance
+from alphacut.graphs.fast import calibration_folder
+from alphacut.graphs.quantize import calibration_digest, calibration_files, read_provenance
 from helpers import skimage_photo
 
 

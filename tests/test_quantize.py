@@ -73,8 +73,8 @@ def test_provenance_is_in_metadata(quantized: tuple[Path, str]) -> None:
     import json
 
     from alphacut import __version__
+    from alphacut.graphs.quantize import read_provenance
     from alphacut.models import get_spec
-    from alphacut.models.quantize import read_provenance
 
     path, _ = quantized
     meta = read_provenance(path)
@@ -95,7 +95,7 @@ def test_provenance_is_in_metadata(quantized: tuple[Path, str]) -> None:
 def test_int8_model_exports_to_ort_and_agrees_with_its_source(
     quantized: tuple[Path, str], tmp_path: Path
 ) -> None:
-    from alphacut.models.export import export_ort
+    from alphacut.graphs.export import export_ort
 
     path, _ = quantized
     report = export_ort(path, tmp_path / "u2netp.int8.ort")
@@ -126,9 +126,9 @@ def test_sensitivity_finds_the_stage2_decoder_path(tmp_path: Path) -> None:
     """Fully quantised, Conv_787 loses the most precision, and its unit is the whole path."""
     import onnx
 
+    from alphacut.graphs.quantize import QuantRecipe, open_workspace, prepared_tensors
+    from alphacut.graphs.quantize_search import conv_units, sqnr_drops
     from alphacut.models import ensure_model, get_spec
-    from alphacut.models.quantize import QuantRecipe, open_workspace, prepared_tensors
-    from alphacut.models.quantize_search import conv_units, sqnr_drops
 
     spec = get_spec("u2netp")
     tensors = prepared_tensors([PHOTOS / n for n in CALIBRATION[:2]], spec)
@@ -146,9 +146,9 @@ def test_equalisation_keeps_the_float_function(tmp_path: Path) -> None:
     import onnx
     import onnxruntime as ort
 
+    from alphacut.graphs.quantize import prepared_tensors
+    from alphacut.graphs.quantize_graph import equalize_channels, prepare_float_model
     from alphacut.models import ensure_model, get_spec
-    from alphacut.models.quantize import prepared_tensors
-    from alphacut.models.quantize_graph import equalize_channels, prepare_float_model
 
     spec = get_spec("u2netp")
     tensors = prepared_tensors([PHOTOS / CALIBRATION[0]], spec)
@@ -174,11 +174,11 @@ def test_pixel_exact_input_keeps_the_float_function_and_sees_whole_pixels(
     import onnx
     import onnxruntime as ort
 
+    from alphacut.graphs.quantize import prepared_tensors
+    from alphacut.graphs.quantize_graph import prepare_float_model
+    from alphacut.graphs.quantize_input import PIXELS, pixel_exact_input
     from alphacut.imageio import decode
     from alphacut.models import ensure_model, get_spec
-    from alphacut.models.quantize import prepared_tensors
-    from alphacut.models.quantize_graph import prepare_float_model
-    from alphacut.models.quantize_input import PIXELS, pixel_exact_input
     from alphacut.pipeline.resize import lanczos_resize
 
     spec = get_spec("u2netp")
@@ -206,7 +206,7 @@ def test_pixel_exact_input_leaves_other_graphs_alone() -> None:
     import onnx
     from onnx import TensorProto, helper
 
-    from alphacut.models.quantize_input import pixel_exact_input
+    from alphacut.graphs.quantize_input import pixel_exact_input
 
     graph = helper.make_graph(
         [helper.make_node("Relu", ["x"], ["y"])],
@@ -223,7 +223,7 @@ def test_pixel_exact_input_leaves_other_graphs_alone() -> None:
 
 def test_non_onnx_file_is_invalid_model(tmp_path: Path) -> None:
     from alphacut.errors import InvalidModel
-    from alphacut.models.quantize import quantize_model
+    from alphacut.graphs.int8 import quantize_model
 
     bogus = tmp_path / "model.onnx"
     bogus.write_bytes(b"this is not a protobuf\x00\xff" * 10)
@@ -249,7 +249,7 @@ def test_empty_calibration_folder_is_an_options_error(tmp_path: Path) -> None:
 
 def test_unknown_model_name_is_model_not_found(tmp_path: Path) -> None:
     from alphacut.errors import ModelNotFound
-    from alphacut.models.quantize import resolve_source
+    from alphacut.graphs.quantize import resolve_source
 
     with pytest.raises(ModelNotFound, match="neither a registered model"):
         resolve_source("no-such-model")
@@ -257,7 +257,7 @@ def test_unknown_model_name_is_model_not_found(tmp_path: Path) -> None:
 
 def test_recipe_rejects_unknown_values() -> None:
     from alphacut.errors import OptionsError
-    from alphacut.models.quantize import QuantRecipe
+    from alphacut.graphs.quantize import QuantRecipe
 
     with pytest.raises(OptionsError, match="method must be one of"):
         QuantRecipe(method="magic")  # type: ignore[arg-type]

@@ -20,8 +20,9 @@ from PIL import Image
 
 from .errors import InputError, OptionsError
 from .imageio import decode, encode
+from .models.loading import load_session
 from .models.registry import DEFAULT_MODEL
-from .models.session import Session, load_session
+from .models.session import Session
 from .options import RGBA, RemoveOptions, RuntimeOptions, parse_providers, setting_values
 from .remover import Remover
 

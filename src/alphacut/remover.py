@@ -11,8 +11,9 @@ from PIL import Image
 
 from .batch import BatchItem, plan_batch, run_batch
 from .imageio import DecodedImage, ImageSource, decode, encode, write_image
+from .models.loading import load_session
 from .models.registry import DEFAULT_VITMATTE, ModelSpec, get_spec
-from .models.session import Session, load_session
+from .models.session import Session
 from .models.store import ProgressCallback, ensure_model
 from .options import Limits, RemoveOptions, RuntimeOptions
 from .pipeline import Refiner, compose, post_process, predict_masks

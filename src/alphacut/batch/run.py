@@ -13,18 +13,31 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Literal, Protocol
+
+from PIL import Image
 
 from .._system import usable_cores
 from ..errors import AlphacutError
-from ..imageio import write_image
+from ..imageio import DecodedImage, write_image
 from ..options import RemoveOptions
 from .plan import Plan, Task
 
-if TYPE_CHECKING:
-    from ..remover import Remover
+__all__ = ["BatchItem", "ImageRemover", "default_jobs", "run_batch"]
 
-__all__ = ["BatchItem", "default_jobs", "run_batch"]
+
+class ImageRemover(Protocol):
+    """What a batch needs of a remover (`alphacut.Remover` is one): no import of it here,
+    so the library's `Remover.remove_many` can use the batch runner without a circle."""
+
+    def load(self) -> Any: ...
+
+    def decode(self, data: Path, *, source: str | None = None) -> DecodedImage: ...
+
+    def process(
+        self, decoded: DecodedImage, options: RemoveOptions | None = None
+    ) -> Image.Image: ...
+
 
 log = logging.getLogger("alphacut.batch")
 
@@ -48,7 +61,7 @@ def default_jobs() -> int:
 
 
 def run_batch(
-    remover: Remover,
+    remover: ImageRemover,
     plan: Plan,
     options: RemoveOptions,
     *,
@@ -85,7 +98,7 @@ def run_batch(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_one(remover: Remover, task: Task, options: RemoveOptions) -> BatchItem:
+def _run_one(remover: ImageRemover, task: Task, options: RemoveOptions) -> BatchItem:
     started = time.perf_counter()
     try:
         decoded = remover.decode(task.source, source=str(task.source))

@@ -21,7 +21,7 @@ __all__ = ["main", "run"]
 
 def run(images: Path, *, rounds: int = 3, model: str = "u2netp") -> list[str]:
     from ..api import new_session, remove
-    from ..models.quantize import calibration_files
+    from ..graphs.quantize import calibration_files
     from ..options import RemoveOptions
     from ..remover import Remover
     from .pipeline import machine_description

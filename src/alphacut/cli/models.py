@@ -98,7 +98,7 @@ def pull_command(
             path = ensure_model(spec, progress=report, accept_licenses=accept_licenses)
         click.echo(f"{spec.name}: {path}")
         if fast:
-            from ..models.fast import fast_model_path
+            from ..graphs.fast import fast_model_path
 
             click.echo(f"{spec.name} INT8 (--fast): {fast_model_path(spec, path)}")
 
@@ -117,8 +117,8 @@ def dynamic_batch_command(model: str, output: Path, verify_images: Path | None) 
     import numpy as np
 
     from ..errors import InferenceError
+    from ..graphs.dynamic_batch import make_batch_dynamic, verify_dynamic_batch
     from ..imageio import decode
-    from ..models.dynamic_batch import make_batch_dynamic, verify_dynamic_batch
     from ..pipeline import prepare
 
     source, spec = _resolve(model)
@@ -164,7 +164,7 @@ def _resolve(model: str) -> tuple[Path, ModelSpec]:
 def export_command(model: str, fmt: str, output: Path) -> None:
     """Export MODEL (a registered name or an .onnx path, INT8 ones included) for mobile and
     edge runtimes, check that it reproduces the source, and report the sizes."""
-    from ..models.export import export_ort
+    from ..graphs.export import export_ort
 
     source, _ = _resolve(model)
     report = export_ort(source, output)

@@ -116,8 +116,9 @@ def quantize_command(
     """
     import dataclasses
 
-    from ..models.quantize import calibration_files, quantize_model, recipe_for, resolve_source
-    from ..models.quantize_input import PIXELS
+    from ..graphs.int8 import quantize_model
+    from ..graphs.quantize import calibration_files, recipe_for, resolve_source
+    from ..graphs.quantize_input import PIXELS
 
     spec, source = resolve_source(model)
     changes: dict[str, Any] = {

@@ -1,7 +1,8 @@
 """Model registry, cache and ONNX Runtime sessions."""
 
+from .loading import load_session
 from .registry import DEFAULT_MODEL, MODELS, ModelSpec, PyPIWheelSource, get_spec
-from .session import Session, custom_spec, load_session
+from .session import Session, custom_spec
 from .store import cache_dir, candidate_paths, ensure_model, find_model, verify_checksum
 
 __all__ = [

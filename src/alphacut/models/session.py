@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +11,9 @@ import numpy as np
 from ..errors import InferenceError, InvalidModel, ModelNotFound, OptionsError
 from ..options import RuntimeOptions
 from .backends import OnnxRuntimeRunner, OpenVINORunner, Runner, choose_backend
-from .registry import DEFAULT_MODEL, IMAGENET_MEAN, IMAGENET_STD, ModelSpec, get_spec
-from .store import ProgressCallback, ensure_model
+from .registry import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 
-__all__ = ["Session", "custom_spec", "load_session"]
+__all__ = ["Session", "custom_spec"]
 
 log = logging.getLogger("alphacut.models")
 
@@ -124,62 +121,3 @@ def _static_input_size(path: Path) -> tuple[int, int]:
     if len(shape) == 4 and isinstance(shape[2], int) and isinstance(shape[3], int):
         return (shape[3], shape[2])
     raise OptionsError(f"{path}: input shape {shape} is dynamic; pass input_size=(width, height)")
-
-
-def load_session(
-    model: str | ModelSpec | None = None,
-    *,
-    model_path: str | Path | None = None,
-    runtime: RuntimeOptions | None = None,
-    download: bool = True,
-    progress: ProgressCallback | None = None,
-    accept_licenses: Iterable[str] = (),
-) -> Session:
-    """Make a ready `Session`.
-
-    model: a registered name (fetched and verified when missing), a `ModelSpec`, or None
-    for the default model. With `model_path`, that ONNX file is loaded instead: a named
-    model lends its preprocessing (rembg's "u2net_custom", "dis_custom" and "ben_custom"
-    are recipes for just that), and with no name the input size is read from the file.
-    accept_licenses: model or licence names the user consented to (see ensure_model).
-    """
-    if model_path is not None:
-        path = Path(model_path).expanduser()
-        if isinstance(model, ModelSpec):
-            spec = model
-        elif model is None:
-            spec = custom_spec(path)
-        else:
-            base = get_spec(model)
-            spec = dataclasses.replace(
-                base,
-                name=path.stem,
-                file_name=path.name,
-                checksum=None,
-                urls=(),
-                pypi=None,
-                derived_from=None,
-                license="unknown (custom file)",
-                description=f"custom model from {path}",
-            )
-        return _session_class(spec)(spec, path, runtime)
-    spec = model if isinstance(model, ModelSpec) else get_spec(model or DEFAULT_MODEL)
-    path = ensure_model(spec, download=download, progress=progress, accept_licenses=accept_licenses)
-    if runtime is not None and runtime.fast:
-        from .fast import fast_model_path
-
-        path = fast_model_path(spec, path)
-    return _session_class(spec)(spec, path, runtime)
-
-
-def _session_class(spec: ModelSpec) -> type[Session]:
-    if spec.kind == "matting":
-        raise OptionsError(
-            f"{spec.name} refines edges and segments nothing by itself: use it with "
-            f"vitmatte=True (--vitmatte) and a segmentation model"
-        )
-    if spec.kind == "sam":
-        from .sam import SamSession
-
-        return SamSession
-    return Session

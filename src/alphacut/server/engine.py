@@ -115,7 +115,7 @@ class Engine:
     def _batched(self, session: Session) -> Session:
         """A session on a dynamic-batch copy of the model (made once, checked to reproduce the
         original exactly), with a micro-batcher in front of it."""
-        from ..models.dynamic_batch import make_batch_dynamic, verify_dynamic_batch
+        from ..graphs.dynamic_batch import make_batch_dynamic, verify_dynamic_batch
         from ..models.store import cache_dir
 
         target = cache_dir() / f"{session.spec.name}.dynamic-batch.onnx"

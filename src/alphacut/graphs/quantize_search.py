@@ -38,8 +38,8 @@ from .quantize_graph import consumer_map, ort_session, require_onnx
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .registry import ModelSpec
-    from .session import Session
+    from ..models.registry import ModelSpec
+    from ..models.session import Session
 
 __all__ = [
     "Candidate",
@@ -134,12 +134,12 @@ def evaluate_files(
 ) -> Evaluation:
     """`evaluate_sessions` for two model files and a list of photos, on ONNX Runtime."""
     from ..imageio import decode
+    from ..models.session import Session
     from ..options import RuntimeOptions
-    from .session import load_session
 
     runtime = RuntimeOptions(intra_op_threads=threads, backend="onnxruntime")
-    reference = load_session(spec, model_path=source, runtime=runtime)
-    candidate = load_session(spec, model_path=quantized, runtime=runtime)
+    reference = Session(spec, source, runtime)
+    candidate = Session(spec, quantized, runtime)
     images = [(path.name, decode(path).image) for path in files]
     return evaluate_sessions(reference, candidate, images, rounds=rounds)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InferenceError, InvalidModel
+from ..models.session import Session, custom_spec
 from ..options import RuntimeOptions
-from .session import Session, custom_spec
 
 __all__ = ["ExportReport", "export_ort"]
 

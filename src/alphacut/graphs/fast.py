@@ -18,8 +18,8 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import OptionsError
-from .registry import ModelSpec
-from .store import cache_dir, verify_checksum
+from ..models.registry import ModelSpec
+from ..models.store import cache_dir, verify_checksum
 
 __all__ = ["calibration_folder", "fast_model_path", "is_current"]
 
@@ -46,7 +46,7 @@ def fast_model_path(spec: ModelSpec, source: Path, *, build: bool = True) -> Pat
     with _locked(target.with_name(f".{target.name}.lock")):
         if is_current(target, source):  # another process built it meanwhile
             return target
-        from .quantize import quantize_model
+        from .int8 import quantize_model
 
         log.warning(
             "building the INT8 model for --fast from %s (once; about 20 s for u2netp)", spec.name

@@ -18,10 +18,10 @@ import numpy as np
 from .. import __version__
 from ..errors import InvalidModel
 from ..imageio import atomic_write_bytes
+from ..models.session import Session, custom_spec
 from ..options import RuntimeOptions
 from ..pipeline.mask import saliency_to_mask
 from .quantize_graph import require_onnx
-from .session import Session, custom_spec
 
 __all__ = ["BatchCheck", "make_batch_dynamic", "verify_dynamic_batch"]
 

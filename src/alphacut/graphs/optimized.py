@@ -192,12 +192,6 @@ def _reproduces(candidate: Any, reference: Run) -> bool:
     )
 
 
-def _same_outputs(first: Any, second: Any) -> bool:
-    """Whether both sessions give bit-identical outputs for one random float input."""
-    reference = _reference_run(first)
-    return reference is not None and _reproduces(second, reference)
-
-
 def _saved_path(path: Path, ort_version: str) -> Path | None:
     try:
         stat = path.stat()

@@ -30,10 +30,27 @@ _SPECIAL_TYPES: dict[str, Any] = {
 }
 
 
+# rembg's -bgc takes four separate integers (`-bgc 255 255 255 255`); alphacut's --bgcolor
+# takes one word (`255,255,255` or `#ffffff`). Both spellings must work, so -bgc is its own
+# option with rembg's shape.
+_REMBG_BGCOLOR = click.option(
+    "-bgc",
+    "rembg_bgcolor",
+    type=(click.IntRange(0, 255),) * 4,
+    default=None,
+    metavar="R G B A",
+    help="rembg's spelling of --bgcolor: four integers 0..255.",
+)
+
+
 def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add one click option per row of `SETTINGS`, with rembg's short flags as aliases."""
     for setting in reversed(SETTINGS):
-        flags = [setting.cli_flag] + ["-" + a for a in setting.aliases if len(a) <= 3]
+        if setting.name == "bgcolor":
+            command = _REMBG_BGCOLOR(command)
+        flags = [setting.cli_flag] + [
+            "-" + a for a in setting.aliases if len(a) <= 3 and a != "bgc"
+        ]
         if setting.default is True:
             flags[0] += "/--no-" + setting.cli_flag[2:]
         if isinstance(setting.default, bool):
@@ -129,7 +146,12 @@ def remove_command(
     """
     from ..remover import Remover
 
+    rembg_bgcolor = settings.pop("rembg_bgcolor")
     chosen = {k: v for k, v in settings.items() if v is not None}
+    if rembg_bgcolor is not None:
+        if "bgcolor" in chosen:
+            raise click.UsageError("give the background colour once: -bgc or --bgcolor")
+        chosen["bgcolor"] = rembg_bgcolor
     if extras:
         chosen.update(parse_extras(extras))
     single_file = _single_file_target(inputs, output)

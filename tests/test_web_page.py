@@ -1,143 +1,30 @@
 """The web page in a real headless Chromium, against a real uvicorn on loopback.
 
-Uses Debian's /usr/bin/chromium through Playwright (never a downloaded browser). Screenshots go
-to test-artifacts/ for a human to look at.
+Screenshots go to test-artifacts/ for a human to look at.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import re
-import threading
-import time
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-import uvicorn
 from PIL import Image, ImageChops
-from playwright import sync_api
 
-from alphacut.server import ServerSettings, create_app
+from web import (
+    ARTIFACTS,
+    COUNT_ALPHA_JS,
+    NEEDS_CHROMIUM,
+    PHOTO,
+    PNG_MAGIC,
+    READ_MASK_JS,
+    expect,
+    open_page,
+    upload,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-# In CI (where `make test` installs chromium) a missing browser is a failure, never a skip.
-if not CHROMIUM.exists():
-    if os.environ.get("CI"):
-        raise RuntimeError("CI needs Debian's Chromium at /usr/bin/chromium (make browser)")
-    pytestmark = pytest.mark.skip(
-        reason="needs Debian's Chromium at /usr/bin/chromium (make browser)"
-    )
-expect = sync_api.expect
-
-ROOT = Path(__file__).resolve().parents[1]
-PHOTO = ROOT / "tests" / "data" / "photos" / "car-1.jpg"
-ARTIFACTS = ROOT / "test-artifacts"
-LAUNCH_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-# Counts the result's pixels by alpha, drawn at natural size onto a fresh canvas.
-COUNT_ALPHA_JS = """(img) => {
-  const canvas = document.createElement("canvas");
-  canvas.width = img.naturalWidth;
-  canvas.height = img.naturalHeight;
-  const ctx = canvas.getContext("2d");
-  ctx.drawImage(img, 0, 0);
-  const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-  let clear = 0, opaque = 0, mostly = 0;
-  for (let i = 3; i < px.length; i += 4) {
-    px[i] === 255 ? opaque++ : clear++;
-    if (px[i] >= 128) mostly++;
-  }
-  return {width: canvas.width, height: canvas.height, clear, opaque, mostly};
-}"""
-
-# Reads the mask canvas: whether it is grey (r == g == b, opaque) and how much is black/white.
-READ_MASK_JS = """(canvas) => {
-  const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
-  let grey = true, black = 0, white = 0;
-  for (let i = 0; i < px.length; i += 4) {
-    if (px[i] !== px[i + 1] || px[i] !== px[i + 2] || px[i + 3] !== 255) grey = false;
-    if (px[i] === 0) black++;
-    if (px[i] === 255) white++;
-  }
-  return {width: canvas.width, height: canvas.height, grey, black, white};
-}"""
-
-
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    app = create_app(ServerSettings())
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="web-page-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page_errors() -> list[str]:
-    """Uncaught exceptions thrown by the page during one test."""
-    return []
-
-
-def _open(browser, base_url: str, errors: list[str], **context_options):
-    context = browser.new_context(accept_downloads=True, **context_options)
-    page = context.new_page()
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(base_url + "/")
-    expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    return context, page
-
-
-@pytest.fixture
-def page(browser, base_url: str, page_errors: list[str]) -> Iterator[object]:
-    context, page = _open(browser, base_url, page_errors, viewport={"width": 1280, "height": 900})
-    try:
-        yield page
-    finally:
-        context.close()
-
-
-def upload(page, path: Path, state: str = "done"):
-    """Pick one file through the file input and wait for its card to reach `state`."""
-    page.get_by_test_id("file-input").set_input_files(path)
-    card = page.get_by_test_id("card").last
-    expect(card).to_have_attribute("data-state", re.compile("^(done|error)$"), timeout=60_000)
-    if state == "done" and card.get_attribute("data-state") == "error":
-        pytest.fail(f"upload failed: {card.get_by_test_id('error-message').inner_text()}")
-    expect(card).to_have_attribute("data-state", state)
-    return card
+pytestmark = NEEDS_CHROMIUM
 
 
 def test_upload_shows_a_cutout_with_real_transparency(page, page_errors) -> None:
@@ -234,7 +121,7 @@ def test_options_reach_the_server(page, page_errors, tmp_path: Path) -> None:
 def test_mobile_layout_does_not_overflow(browser, base_url: str, page_errors) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     viewport = {"width": 390, "height": 844}
-    context, page = _open(
+    context, page = open_page(
         browser, base_url, page_errors, viewport=viewport, is_mobile=True, has_touch=True
     )
     try:

@@ -52,13 +52,16 @@ $(REMBG_VENV)/.installed:
 	$(REMBG_VENV)/bin/python -m pip install --quiet 'rembg[cpu,cli]==2.0.86'
 	touch $@
 
-# Pipeline stages and throughput against rembg (library), then folders against `rembg p`.
+# Pipeline stages and throughput against rembg (library) with the components (PNG encoder, model
+# load, graph rewrite), folders against `rembg p`, then --fast against exact mode on photos
+# alphacut was never calibrated on (scikit-image's).
 bench: models $(REMBG_VENV)/.installed
 	$(BIN)/alphacut bench --images tests/data/photos --against rembg
 	$(BIN)/python -m alphacut.bench.batch --rembg $(REMBG_VENV)/bin/rembg
+	$(BIN)/python -m alphacut.bench.fast
 
 bench-server: models $(REMBG_VENV)/.installed
-	$(BIN)/python -m alphacut.bench.server --rembg $(REMBG_VENV)/bin/rembg
+	$(BIN)/python -m alphacut.bench.server --rembg $(REMBG_VENV)/bin/rembg --fast
 
 clean:
 	rm -rf $(VENV) $(REMBG_VENV) out test-artifacts .mypy_cache .ruff_cache .pytest_cache

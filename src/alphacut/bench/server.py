@@ -69,7 +69,7 @@ def _tree_rss_mb(pid: int) -> float:
 
 
 def _start(name: str, rembg: str, port: int) -> tuple[subprocess.Popen[bytes], str]:
-    if name == "alphacut":
+    if name.startswith("alphacut"):
         command = [
             sys.executable,
             "-m",
@@ -81,7 +81,7 @@ def _start(name: str, rembg: str, port: int) -> tuple[subprocess.Popen[bytes], s
             "0",
             "--log-level",
             "warning",
-        ]
+        ] + (["--fast"] if name == "alphacut-fast" else [])
         ready = "/readyz"
     else:
         command = [rembg, "s", "--host", "127.0.0.1", "--port", str(port)]
@@ -169,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=36)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="also run `alphacut serve --fast` (INT8; the photos should not be calibration ones "
+        "for accuracy, but throughput does not depend on that)",
+    )
     args = parser.parse_args(argv)
     images = [p.read_bytes() for p in sorted(args.images.iterdir()) if p.is_file()]
     print(
@@ -177,33 +183,36 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"load: {args.requests} requests at concurrency {args.concurrency}, {args.rounds} rounds, interleaved\n"
     )
-    results: dict[str, list[RunResult]] = {"alphacut": [], "rembg": []}
+    engines = ["alphacut", *(["alphacut-fast"] if args.fast else []), "rembg"]
+    results: dict[str, list[RunResult]] = {name: [] for name in engines}
     for round_index in range(args.rounds):
-        order = ["alphacut", "rembg"] if round_index % 2 == 0 else ["rembg", "alphacut"]
-        for name in order:
+        for name in engines if round_index % 2 == 0 else engines[::-1]:
             result = run_once(name, args.rembg, images, args.requests, args.concurrency)
             results[name].append(result)
             print(
-                f"round {round_index + 1} {name:8s} {result.throughput:6.2f} img/s  "
+                f"round {round_index + 1} {name:13s} {result.throughput:6.2f} img/s  "
                 f"p50 {result.percentile(0.5):6.2f}s  p99 {result.percentile(0.99):6.2f}s  "
                 f"peak RSS {result.peak_rss_mb:7.0f} MB  statuses {dict(sorted(result.statuses.items()))}"
             )
     best = {name: max(runs, key=lambda r: r.throughput) for name, runs in results.items()}
-    a, r = best["alphacut"], best["rembg"]
-    print("\nbest of rounds        alphacut      rembg   ratio")
-    print(
-        f"throughput (img/s)   {a.throughput:9.2f}  {r.throughput:9.2f}   {a.throughput / r.throughput:.2f}x"
-    )
-    print(
-        f"p50 latency (s)      {a.percentile(0.5):9.2f}  {r.percentile(0.5):9.2f}   {r.percentile(0.5) / a.percentile(0.5):.2f}x faster"
-    )
-    print(
-        f"p99 latency (s)      {a.percentile(0.99):9.2f}  {r.percentile(0.99):9.2f}   {r.percentile(0.99) / a.percentile(0.99):.2f}x faster"
-    )
-    peak_a = max(x.peak_rss_mb for x in results["alphacut"])
-    peak_r = max(x.peak_rss_mb for x in results["rembg"])
-    print(f"peak RSS (MB)        {peak_a:9.0f}  {peak_r:9.0f}   {peak_r / peak_a:.2f}x less")
-    ok = all(x.statuses.get(200, 0) == x.requests for x in results["alphacut"])
+    peak = {name: max(x.peak_rss_mb for x in runs) for name, runs in results.items()}
+    r = best["rembg"]
+    for name in engines[:-1]:
+        a = best[name]
+        print(f"\nbest of rounds   {name:>13s}      rembg   ratio")
+        print(
+            f"throughput (img/s) {a.throughput:11.2f}  {r.throughput:9.2f}   {a.throughput / r.throughput:.2f}x"
+        )
+        print(
+            f"p50 latency (s)    {a.percentile(0.5):11.2f}  {r.percentile(0.5):9.2f}   {r.percentile(0.5) / a.percentile(0.5):.2f}x faster"
+        )
+        print(
+            f"p99 latency (s)    {a.percentile(0.99):11.2f}  {r.percentile(0.99):9.2f}   {r.percentile(0.99) / a.percentile(0.99):.2f}x faster"
+        )
+        print(
+            f"peak RSS (MB)      {peak[name]:11.0f}  {peak['rembg']:9.0f}   {peak['rembg'] / peak[name]:.2f}x less"
+        )
+    ok = all(x.statuses.get(200, 0) == x.requests for n in engines[:-1] for x in results[n])
     print(f"\nalphacut answered {'every' if ok else 'NOT every'} request with 200")
     print(f"rembg statuses: {[dict(x.statuses) for x in results['rembg']]}")
     return 0 if ok else 1

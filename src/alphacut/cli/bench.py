@@ -29,7 +29,16 @@ _DEFAULT_IMAGES = Path("tests/data/photos")
 @click.option(
     "-j", "--jobs", type=click.IntRange(1, 64), help="alphacut workers. [default: one per core]"
 )
-def bench_command(images: Path, against: str, model: str, rounds: int, jobs: int | None) -> None:
+@click.option(
+    "--components/--no-components",
+    default=True,
+    show_default=True,
+    help="Also time the PNG encoder against Pillow's, model loading from the saved graph, and "
+    "the graph rewrite against ONNX Runtime's own graph.",
+)
+def bench_command(
+    images: Path, against: str, model: str, rounds: int, jobs: int | None, components: bool
+) -> None:
     """Time decode, prepare, infer, mask, compose and encode; print images per second, peak RSS,
     the machine, and the ratio against rembg, measured side by side in one run."""
     import importlib.util
@@ -47,3 +56,12 @@ def bench_command(images: Path, against: str, model: str, rounds: int, jobs: int
         images, against=rival, model=model, rounds=rounds, jobs=jobs or usable_cores()
     ):
         click.echo(line)
+    if components:
+        from ..bench.components import run_components
+        from ..bench.pipeline import image_sets
+
+        ordinary = image_sets(images)["ordinary"]
+        for line in run_components(
+            ordinary, model=model, rounds=max(rounds, 3), cores=usable_cores()
+        ):
+            click.echo(line)

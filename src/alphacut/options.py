@@ -142,7 +142,7 @@ class RemoveOptions:
         aliases=("format",),
     )
     png_compress_level: int = _setting(
-        2, "PNG deflate level 0..9: lower is faster and larger; 2 is about 8x faster than 6."
+        2, "PNG deflate level 0..9: lower is faster and larger; 6-9 give the smallest files."
     )
     quality: int = _setting(95, "JPEG/WebP quality 1..100.")
     keep_icc_profile: bool = _setting(True, "Copy the input's ICC colour profile to the output.")

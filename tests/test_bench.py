@@ -24,17 +24,15 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+def _run(*command: str) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_alphacut_bench_against_rembg_prints_ratios_stages_and_components(photos: Path) -> None:
     pytest.importorskip("rembg")
-    done = subprocess.run(
-        [ALPHACUT, "bench", "--images", str(photos), "--rounds", "1", "-j", "2"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    out = _run(ALPHACUT, "bench", "--images", str(photos), "--rounds", "1", "-j", "2")
     assert re.search(r"^machine: .+, \d+ cores, CPUExecutionProvider$", out, re.M), out
     assert "ordinary 2; 1 rounds" in out
     for engine in ("alphacut-j2", "alphacut-j1"):
@@ -56,30 +54,19 @@ def test_alphacut_bench_against_rembg_prints_ratios_stages_and_components(photos
 
 
 def test_alphacut_bench_alone_without_components(photos: Path) -> None:
-    done = subprocess.run(
-        [ALPHACUT, "bench", "--images", str(photos), "--rounds", "1", "--against", "none",
-         "--no-components"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    out = _run(
+        ALPHACUT, "bench", "--images", str(photos), "--rounds", "1", "--against", "none",
+        "--no-components",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "rembg" not in done.stdout
-    assert "components" not in done.stdout
-    assert re.search(rf"alphacut-j1 +{RATE}", done.stdout), done.stdout
+    assert "rembg" not in out
+    assert "components" not in out
+    assert re.search(rf"alphacut-j1 +{RATE}", out), out
 
 
 def test_fast_bench_compares_each_runtime_with_exact_mode(photos: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "alphacut.bench.fast", "--images", str(photos), "--rounds", "1"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    out = _run(
+        sys.executable, "-m", "alphacut.bench.fast", "--images", str(photos), "--rounds", "1"
     )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
     assert re.search(rf"exact \(u2netp FP32 on ONNX Runtime .*\): {RATE}", out), out
     runtimes = ["onnxruntime"] + (["openvino"] if _has("openvino") else [])
     for runtime in runtimes:

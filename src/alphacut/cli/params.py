@@ -56,8 +56,9 @@ def runtime_flags(command: F) -> F:
     command = click.option(
         "--fast",
         is_flag=True,
-        help="Run an INT8 copy of the model (built once, cached) on OpenVINO if installed, else "
-        "ONNX Runtime: much faster, masks close to but not identical with rembg's.",
+        help="Run an INT8 copy of the model (built once, cached) on OpenVINO where it is "
+        "installed and the CPU has VNNI or AMX, else ONNX Runtime: much faster, masks close to "
+        "but not identical with rembg's.",
     )(command)
     command = click.option(
         "--backend",

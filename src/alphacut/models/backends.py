@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .._system import usable_cores
+from .._system import int8_dot_product, usable_cores
 from ..errors import (
     InvalidModel,
     MissingDependency,
@@ -50,12 +50,26 @@ def choose_backend(runtime: RuntimeOptions) -> str:
     """
     backend = runtime.backend or os.environ.get("ALPHACUT_BACKEND")
     if backend is None and runtime.fast and not runtime.resolved_providers():
-        # INT8 runs 1.5-2x faster on OpenVINO's CPU kernels (VNNI, AMX) than on ONNX Runtime's.
-        backend = "openvino" if _installed("openvino") else "onnxruntime"
+        backend = _fast_backend()
     backend = backend or "onnxruntime"
     if backend not in ("onnxruntime", "openvino"):
         raise OptionsError(f"backend must be onnxruntime or openvino, not {backend!r}")
     return backend
+
+
+def _fast_backend() -> str:
+    """OpenVINO where its INT8 kernels pay (x86 with VNNI or AMX: 1.3-2x ONNX Runtime's INT8);
+    ONNX Runtime elsewhere, where OpenVINO's INT8 is both slower and wrong (see
+    `int8_dot_product`)."""
+    if not _installed("openvino"):
+        return "onnxruntime"
+    if not int8_dot_product():
+        log.info(
+            "fast path: this CPU has no 8-bit dot-product instructions (VNNI, AMX), where "
+            "OpenVINO's INT8 is slow and inaccurate; using ONNX Runtime's INT8"
+        )
+        return "onnxruntime"
+    return "openvino"
 
 
 def _installed(module: str) -> bool:

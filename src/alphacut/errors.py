@@ -6,7 +6,8 @@ The tree::
     ├── OptionsError                    exit 64  HTTP 422   a bad option value or combination
     ├── InputError                      exit 65  HTTP 400   the input cannot be used
     │   ├── UnsupportedImage            exit 65  HTTP 415   empty, not an image, truncated, corrupt
-    │   └── ImageTooLarge               exit 65  HTTP 413   over the pixel limit (decompression bomb)
+    │   ├── ImageTooLarge               exit 65  HTTP 413   over the pixel limit (decompression bomb)
+    │   └── UnsupportedVideo            exit 65  HTTP 415   not a video, no video stream, no frames, corrupt
     ├── ModelError                      exit 69  HTTP 503   a model cannot be made ready
     │   ├── ModelNotFound               exit 69  HTTP 404   unknown name, or missing file and no source
     │   ├── InvalidModel                exit 69  HTTP 422   a file that is not a usable ONNX model
@@ -44,6 +45,7 @@ __all__ = [
     "Overloaded",
     "ProviderUnavailable",
     "UnsupportedImage",
+    "UnsupportedVideo",
 ]
 
 
@@ -80,6 +82,10 @@ class UnsupportedImage(InputError):
 
 class ImageTooLarge(InputError):
     http_status = 413
+
+
+class UnsupportedVideo(InputError):
+    http_status = 415
 
 
 class ModelError(AlphacutError):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -18,6 +19,9 @@ from .models.store import ProgressCallback, ensure_model
 from .options import Limits, RemoveOptions, RuntimeOptions
 from .pipeline import Refiner, compose, post_process, predict_masks
 from .pipeline.vitmatte import vitmatte_alpha
+
+if TYPE_CHECKING:
+    from .video import VideoReport
 
 __all__ = ["Remover"]
 
@@ -137,6 +141,42 @@ class Remover:
         destination = Path(destination)
         write_image(destination, self.process(decoded, options), options, decoded.icc_profile)
         return destination
+
+    def remove_video(
+        self,
+        source: str | Path,
+        destination: str | Path,
+        options: RemoveOptions | None = None,
+        *,
+        video_format: str | None = None,
+        jobs: int | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VideoReport:
+        """Cut out every frame of a video into `destination`: .webm (VP9 with alpha), .mov
+        (ProRes 4444 with alpha), .mp4 (on a background colour or image) or a folder of PNG
+        frames, keeping the frame count and timestamps. Written atomically; returns a report."""
+        from .video import remove_video
+
+        self.load()
+        return remove_video(
+            self,
+            source,
+            destination,
+            options or self.options,
+            video_format=video_format,
+            limits=self.limits,
+            jobs=jobs,
+            progress=progress,
+        )
+
+    def remove_frames(
+        self, frames: Iterable[Image.Image], options: RemoveOptions | None = None
+    ) -> Iterator[Image.Image]:
+        """Results for frames you decode yourself, in order, several in flight at once."""
+        from .video import remove_frames
+
+        self.load()
+        return remove_frames(self, frames, options or self.options)
 
     def remove_many(
         self,

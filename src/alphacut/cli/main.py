@@ -28,6 +28,11 @@ _COMMANDS = {
         "eval_command",
         "Score masks against ground truth or a reference model.",
     ),
+    "video": (
+        "alphacut.cli.video",
+        "video_command",
+        "Remove backgrounds from videos: alpha WebM/ProRes, MP4 on a background, PNG frames.",
+    ),
     "bench": (
         "alphacut.cli.bench",
         "bench_command",

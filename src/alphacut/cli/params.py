@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from ..errors import OptionsError
-from ..options import RGBA, parse_color, parse_providers
+from ..options import CLOTH_CATEGORIES, RGBA, SETTINGS, parse_color, parse_providers
 
 
 class ColorType(click.ParamType):  # type: ignore[type-arg]
@@ -70,3 +71,73 @@ def runtime_flags(command: F) -> F:
         type=PROVIDERS,
         help="ONNX Runtime providers in order, e.g. cuda,cpu. [env: ALPHACUT_PROVIDERS]",
     )(command)
+
+
+_SPECIAL_TYPES: dict[str, Any] = {
+    "bgcolor": COLOR,
+    "background_image": click.Path(exists=True, dir_okay=False, path_type=Path),
+    "output_format": click.Choice(["png", "webp", "jpeg"]),
+    "cloth_category": click.Choice(CLOTH_CATEGORIES),
+}
+
+
+# rembg's -bgc takes four separate integers (`-bgc 255 255 255 255`); alphacut's --bgcolor
+# takes one word (`255,255,255` or `#ffffff`). Both spellings must work, so -bgc is its own
+# option with rembg's shape.
+_REMBG_BGCOLOR = click.option(
+    "-bgc",
+    "rembg_bgcolor",
+    type=(click.IntRange(0, 255),) * 4,
+    default=None,
+    metavar="R G B A",
+    help="rembg's spelling of --bgcolor: four integers 0..255.",
+)
+
+
+def settings_options(skip: frozenset[str] = frozenset()) -> Callable[[F], F]:
+    """Add one click option per row of `SETTINGS` (less `skip`), with rembg's short flags as
+    aliases; the command receives them as keyword arguments for `chosen_settings`."""
+
+    def decorate(command: F) -> F:
+        decorated: F = _add_settings(command, skip)
+        return decorated
+
+    return decorate
+
+
+def chosen_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The options given on the command line, as `RemoveOptions` fields."""
+    rembg_bgcolor = settings.pop("rembg_bgcolor", None)
+    chosen = {k: v for k, v in settings.items() if v is not None}
+    if rembg_bgcolor is not None:
+        if "bgcolor" in chosen:
+            raise click.UsageError("give the background colour once: -bgc or --bgcolor")
+        chosen["bgcolor"] = rembg_bgcolor
+    return chosen
+
+
+def _add_settings(command: Any, skip: frozenset[str]) -> Any:
+    for setting in reversed(SETTINGS):
+        if setting.name in skip:
+            continue
+        if setting.name == "bgcolor":
+            command = _REMBG_BGCOLOR(command)
+        flags = [setting.cli_flag] + [
+            "-" + a for a in setting.aliases if len(a) <= 3 and a != "bgc"
+        ]
+        if setting.default is True:
+            flags[0] += "/--no-" + setting.cli_flag[2:]
+        if isinstance(setting.default, bool):
+            option = click.option(
+                *flags, setting.name, is_flag=True, default=None, help=setting.help
+            )
+        else:
+            kind = _SPECIAL_TYPES.get(
+                setting.name, type(setting.default) if setting.default is not None else str
+            )
+            shown = f"  [default: {setting.default}]" if setting.default is not None else ""
+            option = click.option(
+                *flags, setting.name, type=kind, default=None, help=setting.help + shown
+            )
+        command = option(command)
+    return command

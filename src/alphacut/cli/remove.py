@@ -5,68 +5,20 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..options import (
-    CLOTH_CATEGORIES,
-    SETTINGS,
     Limits,
     RemoveOptions,
     RuntimeOptions,
     parse_extras,
 )
-from .params import COLOR, runtime_flags
+from .params import chosen_settings, runtime_flags, settings_options
 
 _SUFFIX_FORMATS = {".png": "png", ".webp": "webp", ".jpg": "jpeg", ".jpeg": "jpeg"}
-_SPECIAL_TYPES: dict[str, Any] = {
-    "bgcolor": COLOR,
-    "background_image": click.Path(exists=True, dir_okay=False, path_type=Path),
-    "output_format": click.Choice(["png", "webp", "jpeg"]),
-    "cloth_category": click.Choice(CLOTH_CATEGORIES),
-}
-
-
-# rembg's -bgc takes four separate integers (`-bgc 255 255 255 255`); alphacut's --bgcolor
-# takes one word (`255,255,255` or `#ffffff`). Both spellings must work, so -bgc is its own
-# option with rembg's shape.
-_REMBG_BGCOLOR = click.option(
-    "-bgc",
-    "rembg_bgcolor",
-    type=(click.IntRange(0, 255),) * 4,
-    default=None,
-    metavar="R G B A",
-    help="rembg's spelling of --bgcolor: four integers 0..255.",
-)
-
-
-def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add one click option per row of `SETTINGS`, with rembg's short flags as aliases."""
-    for setting in reversed(SETTINGS):
-        if setting.name == "bgcolor":
-            command = _REMBG_BGCOLOR(command)
-        flags = [setting.cli_flag] + [
-            "-" + a for a in setting.aliases if len(a) <= 3 and a != "bgc"
-        ]
-        if setting.default is True:
-            flags[0] += "/--no-" + setting.cli_flag[2:]
-        if isinstance(setting.default, bool):
-            option = click.option(
-                *flags, setting.name, is_flag=True, default=None, help=setting.help
-            )
-        else:
-            kind = _SPECIAL_TYPES.get(
-                setting.name, type(setting.default) if setting.default is not None else str
-            )
-            shown = f"  [default: {setting.default}]" if setting.default is not None else ""
-            option = click.option(
-                *flags, setting.name, type=kind, default=None, help=setting.help + shown
-            )
-        command = option(command)
-    return command
 
 
 @click.command("remove")
@@ -115,7 +67,7 @@ def _settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
     default=None,
     help="Progress bar. [default: when stderr is a terminal]",
 )
-@_settings_options
+@settings_options()
 @runtime_flags
 @click.pass_context
 def remove_command(
@@ -146,12 +98,7 @@ def remove_command(
     """
     from ..remover import Remover
 
-    rembg_bgcolor = settings.pop("rembg_bgcolor")
-    chosen = {k: v for k, v in settings.items() if v is not None}
-    if rembg_bgcolor is not None:
-        if "bgcolor" in chosen:
-            raise click.UsageError("give the background colour once: -bgc or --bgcolor")
-        chosen["bgcolor"] = rembg_bgcolor
+    chosen = chosen_settings(settings)
     if extras:
         chosen.update(parse_extras(extras))
     single_file = _single_file_target(inputs, output)

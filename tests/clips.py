@@ -76,3 +76,39 @@ def frame_times(path: Path, decoder: str | None = None) -> tuple[list[float], li
                 times.append(float(frame.pts * stream.time_base))
                 frames.append(frame)
     return times, frames
+
+
+def with_tone(video: Path, target: Path, seconds: float = 1.0) -> Path:
+    """`video`'s frames (copied) with a 440 Hz AAC tone of `seconds`, as phones record."""
+    import av
+    import numpy as np
+
+    rate = 44100
+    with av.open(str(video)) as reader, av.open(str(target), "w") as writer:
+        video_in = reader.streams.video[0]
+        video_out = writer.add_stream_from_template(video_in)
+        audio = writer.add_stream("aac", rate=rate)
+        audio.layout = "mono"
+        for packet in reader.demux(video_in):
+            if packet.dts is not None:
+                packet.stream = video_out
+                writer.mux(packet)
+        t = np.arange(round(rate * seconds)) / rate
+        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*audio.encode(frame), *audio.encode(None)]:
+            writer.mux(packet)
+    return target
+
+
+def audio_seconds(path: Path) -> tuple[str | None, float]:
+    """The first audio stream's codec and decoded length in seconds ((None, 0) if none)."""
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return None, 0.0
+        context = container.streams.audio[0].codec_context
+        samples = sum(frame.samples for frame in container.decode(audio=0))
+        return context.name, samples / context.sample_rate

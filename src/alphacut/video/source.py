@@ -45,6 +45,7 @@ class VideoInfo:
     time_base: Fraction
     codec: str
     duration: float | None
+    audio: str | None = None  # the first audio stream's codec, if there is one
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ class VideoSource:
             time_base=Fraction(time_base),
             codec=stream.codec_context.name,
             duration=duration,
+            audio=container.streams.audio[0].codec_context.name
+            if container.streams.audio
+            else None,
         )
 
     def __iter__(self) -> Iterator[Frame]:

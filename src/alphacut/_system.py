@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["cpu_flags", "int8_dot_product", "usable_cores"]
+__all__ = ["cpu_flag_line", "cpu_flags", "int8_dot_product", "usable_cores"]
 
 
 def usable_cores() -> int:
@@ -15,16 +15,21 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags as Linux reports them (empty where it does not)."""
+def cpu_flag_line() -> str:
+    """The CPU's feature flags as Linux lists them, in its order ("" where it does not)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             for line in info:
                 if line.startswith(("flags", "Features")):
-                    return frozenset(line.split(":", 1)[1].split())
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return frozenset()
+    return ""
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as a set (empty where Linux does not list them)."""
+    return frozenset(cpu_flag_line().split())
 
 
 # oneDNN (inside OpenVINO) caps its instruction set at $ONEDNN_MAX_CPU_ISA; these caps leave

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .._system import cpu_flag_line
 from .blocked_layout import block_size_candidates, rewrite_in_blocked_layout
 
 __all__ = ["open_session", "optimized_cache_dir"]
@@ -225,10 +226,4 @@ def _remove_older_copies(current: Path) -> None:
 
 def _cpu_features() -> str:
     """The instruction-set flags the NCHWc layout and kernels are chosen by."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+    return cpu_flag_line() or platform.processor()

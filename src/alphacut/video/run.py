@@ -17,7 +17,7 @@ from PIL import Image
 from .._system import usable_cores
 from ..imageio import DecodedImage
 from ..options import Limits, RemoveOptions
-from .sink import check_opaque, format_for, open_sink
+from .sink import Sink, check_opaque, format_for
 from .source import VideoSource
 
 __all__ = ["FrameRemover", "VideoReport", "remove_frames", "remove_video"]
@@ -101,13 +101,7 @@ def remove_video(
                 timestamps.append(frame.pts)
                 yield frame.image
 
-        sink = open_sink(
-            destination,
-            fmt,
-            info,
-            mask_only=options.only_mask,
-            audio_source=Path(source) if audio and info.audio else None,
-        )
+        sink = Sink(destination, fmt, info, Path(source) if audio and info.audio else None)
         try:
             for result in remove_frames(remover, images(), options, jobs=jobs):
                 sink.write(result, timestamps.popleft())

@@ -26,7 +26,7 @@ from ..options import RemoveOptions
 from .audio import AudioTrack
 from .source import VideoInfo, require_av
 
-__all__ = ["FORMATS", "Sink", "check_opaque", "format_for", "open_sink"]
+__all__ = ["FORMATS", "Sink", "check_opaque", "format_for"]
 
 VideoFormat = Literal["webm", "mov", "mp4", "png"]
 FORMATS: tuple[VideoFormat, ...] = ("webm", "mov", "mp4", "png")
@@ -83,14 +83,12 @@ class Sink:
         destination: Path,
         fmt: VideoFormat,
         info: VideoInfo,
-        mask_only: bool,
         audio_source: Path | None = None,
     ):
         self.destination = destination
         self.format = fmt
         self.frames = 0
         self._info = info
-        self._mask_only = mask_only
         destination.parent.mkdir(parents=True, exist_ok=True)
         self._temporary = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
         if fmt == "png":
@@ -100,12 +98,8 @@ class Sink:
             return
         av = require_av()
         codec, pixel_format, options = _CODECS[fmt]
-        if mask_only and fmt == "mp4":
-            pixel_format = "yuv420p"
         container_options = {"movflags": options.pop("movflags")} if "movflags" in options else {}
-        self._container = av.open(
-            str(self._temporary), "w", format=_MUXERS[fmt], options=container_options
-        )
+        self._container = av.open(str(self._temporary), "w", format=fmt, options=container_options)
         stream = self._container.add_stream(codec, rate=info.rate, options=options)
         stream.width = _even(info.width) if fmt == "mp4" else info.width
         stream.height = _even(info.height) if fmt == "mp4" else info.height
@@ -186,20 +180,6 @@ class Sink:
         else:
             with contextlib.suppress(OSError):
                 self._temporary.unlink()
-
-
-_MUXERS = {"webm": "webm", "mov": "mov", "mp4": "mp4"}
-
-
-def open_sink(
-    destination: Path,
-    fmt: VideoFormat,
-    info: VideoInfo,
-    *,
-    mask_only: bool,
-    audio_source: Path | None = None,
-) -> Sink:
-    return Sink(destination, fmt, info, mask_only, audio_source if fmt != "png" else None)
 
 
 def _even(value: int) -> int:

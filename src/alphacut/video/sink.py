@@ -42,8 +42,10 @@ _CODECS: dict[str, tuple[str, str, dict[str, str]]] = {
         {"crf": "18", "b": "0", "deadline": "good", "cpu-used": "5", "row-mt": "1"},
     ),
     "mov": ("prores_ks", "yuva444p10le", {"profile": "4", "alpha_bits": "16"}),
-    "mp4": ("libx264", "yuv420p", {"crf": "18", "preset": "veryfast", "movflags": "+faststart"}),
+    "mp4": ("libx264", "yuv420p", {"crf": "18", "preset": "veryfast"}),
 }
+# Muxer options: MP4s start with their index so they play while downloading.
+_MUXER_OPTIONS: dict[str, dict[str, str]] = {"mp4": {"movflags": "+faststart"}}
 
 
 def check_opaque(fmt: VideoFormat, options: RemoveOptions) -> None:
@@ -98,8 +100,9 @@ class Sink:
             return
         av = require_av()
         codec, pixel_format, options = _CODECS[fmt]
-        container_options = {"movflags": options.pop("movflags")} if "movflags" in options else {}
-        self._container = av.open(str(self._temporary), "w", format=fmt, options=container_options)
+        self._container = av.open(
+            str(self._temporary), "w", format=fmt, options=_MUXER_OPTIONS.get(fmt, {})
+        )
         stream = self._container.add_stream(codec, rate=info.rate, options=options)
         stream.width = _even(info.width) if fmt == "mp4" else info.width
         stream.height = _even(info.height) if fmt == "mp4" else info.height

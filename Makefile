@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@# pysodmetrics (alphacut[eval]) pins scikit-image<0.26 while rembg 2.0.86 needs >=0.26; it
 	@# runs fine on the newer one, so the dev set-up installs it without its pins.
-	$(BIN)/python -m pip install --quiet 'opencv-python-headless>=4.7,<5' 'scikit-learn>=1,<2'
+	$(BIN)/python -m pip install --quiet 'scikit-learn>=1,<2'
 	$(BIN)/python -m pip install --quiet --no-deps 'pysodmetrics==1.6.2'
 	touch $(STAMP)
 

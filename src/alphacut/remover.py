@@ -21,7 +21,7 @@ from .pipeline import Refiner, compose, post_process, predict_masks
 from .pipeline.vitmatte import vitmatte_alpha
 
 if TYPE_CHECKING:
-    from .video import VideoReport
+    from .video import Smoothing, VideoOptions, VideoReport
 
 __all__ = ["Remover"]
 
@@ -92,13 +92,14 @@ class Remover:
         decoded: DecodedImage,
         options: RemoveOptions | None = None,
         *,
-        mask: Image.Image | None = None,
+        masks: list[Image.Image] | None = None,
     ) -> Image.Image:
         """Run the pipeline on a decoded image: the cutout (RGBA) or mask (L) as a PIL image.
-        `mask`: the model's mask when the caller already has it (e.g. from a batched run)."""
+        `masks`: the model's masks when the caller already has them (from a batched run, or
+        smoothed over time), as `predict` gives them."""
         options = options or self.options
         image = decoded.image
-        masks = [mask] if mask is not None else predict_masks(self.session, image, options)
+        masks = masks if masks is not None else self.predict(decoded, options)
         if options.post_process_mask:
             masks = [post_process(m) for m in masks]
         refiner = self._vitmatte(options) if options.vitmatte and not options.only_mask else None
@@ -106,6 +107,13 @@ class Remover:
             self._background(options.background_image) if options.background_image else None
         )
         return compose(image, masks, options, background, refiner)
+
+    def predict(
+        self, decoded: DecodedImage, options: RemoveOptions | None = None
+    ) -> list[Image.Image]:
+        """The model's masks for a decoded image (8-bit L at its size), before post-processing,
+        matting and compositing: one for most models, one per category for clothes."""
+        return predict_masks(self.session, decoded.image, options or self.options)
 
     def _vitmatte(self, options: RemoveOptions) -> Refiner:
         name = f"vitmatte-{options.vitmatte_model}" if options.vitmatte_model else DEFAULT_VITMATTE
@@ -147,16 +155,15 @@ class Remover:
         source: str | Path,
         destination: str | Path,
         options: RemoveOptions | None = None,
+        video: VideoOptions | None = None,
         *,
-        video_format: str | None = None,
         jobs: int | None = None,
         progress: Callable[[int, int], None] | None = None,
-        audio: bool = True,
     ) -> VideoReport:
         """Cut out every frame of a video into `destination`: .webm (VP9 with alpha), .mov
         (ProRes 4444 with alpha), .mp4 (on a background colour or image) or a folder of PNG
-        frames, keeping the frame count, timestamps and (unless `audio` is False) the sound.
-        Written atomically; returns a report."""
+        frames, keeping the frame count, timestamps and the sound, with the masks smoothed
+        over time (see `VideoOptions`). Written atomically; returns a report."""
         from .video import remove_video
 
         self.load()
@@ -165,21 +172,26 @@ class Remover:
             source,
             destination,
             options or self.options,
-            video_format=video_format,
+            video,
             limits=self.limits,
             jobs=jobs,
             progress=progress,
-            audio=audio,
         )
 
     def remove_frames(
-        self, frames: Iterable[Image.Image], options: RemoveOptions | None = None
+        self,
+        frames: Iterable[Image.Image],
+        options: RemoveOptions | None = None,
+        *,
+        smoothing: Smoothing | None = None,
     ) -> Iterator[Image.Image]:
-        """Results for frames you decode yourself, in order, several in flight at once."""
+        """Results for frames you decode yourself, in order, several in flight at once;
+        with `smoothing`, the masks are steadied over time (results then lag the frames
+        fed in by `smoothing.radius`)."""
         from .video import remove_frames
 
         self.load()
-        return remove_frames(self, frames, options or self.options)
+        return remove_frames(self, frames, options or self.options, smoothing=smoothing)
 
     def remove_many(
         self,

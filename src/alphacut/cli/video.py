@@ -49,6 +49,13 @@ _IMAGE_ONLY = frozenset({"output_format", "png_compress_level", "quality", "keep
     "(Opus in WebM, AAC in MOV/MP4). PNG frames have none.",
 )
 @click.option(
+    "--smooth/--no-smooth",
+    default=True,
+    show_default=True,
+    help="Steady the masks over time: each is averaged with its neighbours' masks carried "
+    "along the optical flow (no ghosting behind motion). --no-smooth cuts each frame alone.",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar. [default: when stderr is a terminal]",
@@ -70,6 +77,7 @@ def video_command(
     accept_licenses: tuple[str, ...],
     overwrite: bool,
     audio: bool,
+    smooth: bool,
     progress: bool | None,
     **settings: Any,
 ) -> None:
@@ -84,6 +92,7 @@ def video_command(
     """
     from ..errors import AlphacutError
     from ..remover import Remover
+    from ..video import Smoothing, VideoOptions
 
     options = RemoveOptions(**chosen_settings(settings))
     runtime = RuntimeOptions(providers=providers, backend=backend, fast=fast)  # type: ignore[arg-type]
@@ -97,6 +106,9 @@ def video_command(
     )
     if fast:
         click.echo(f"alphacut: fast path: {remover.load().description}", err=True)
+    video = VideoOptions(
+        format=video_format, smoothing=Smoothing() if smooth else None, audio=audio
+    )
     targets = _targets(inputs, output, video_format)
     failed = 0
     started = time.perf_counter()
@@ -107,7 +119,7 @@ def video_command(
             )
             continue
         try:
-            report = _run_one(remover, source, destination, video_format, progress, audio)
+            report = _run_one(remover, source, destination, video, progress)
         except AlphacutError as exc:
             if len(targets) == 1:
                 raise
@@ -147,9 +159,8 @@ def _run_one(
     remover: Any,
     source: Path,
     destination: Path,
-    video_format: str | None,
+    video: Any,
     progress: bool | None,
-    audio: bool,
 ) -> Any:
     from tqdm import tqdm
 
@@ -164,8 +175,6 @@ def _run_one(
         bar.update(done - bar.n)
 
     try:
-        return remover.remove_video(
-            source, destination, video_format=video_format, progress=advance, audio=audio
-        )
+        return remover.remove_video(source, destination, video=video, progress=advance)
     finally:
         bar.close()

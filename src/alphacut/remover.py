@@ -163,7 +163,9 @@ class Remover:
         """Cut out every frame of a video into `destination`: .webm (VP9 with alpha), .mov
         (ProRes 4444 with alpha), .mp4 (on a background colour or image) or a folder of PNG
         frames, keeping the frame count, timestamps and the sound, with the masks smoothed
-        over time (see `VideoOptions`). Written atomically; returns a report."""
+        over time (see `VideoOptions`). Written atomically; returns a report. `jobs` frames
+        are in the model at once; give this Remover `RuntimeOptions(intra_op_threads=1)`
+        (or cores ÷ jobs) so that they share the cores rather than fight over them."""
         from .video import remove_video
 
         self.load()

@@ -39,6 +39,13 @@ _IMAGE_ONLY = frozenset({"output_format", "png_compress_level", "quality", "keep
     help="A custom ONNX model file.",
 )
 @click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    help="Frames in the model at once, each inference on its share of the cores. "
+    "[default: one per core]",
+)
+@click.option(
     "--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them)."
 )
 @click.option(
@@ -75,6 +82,7 @@ def video_command(
     backend: str | None,
     fast: bool,
     accept_licenses: tuple[str, ...],
+    jobs: int | None,
     overwrite: bool,
     audio: bool,
     smooth: bool,
@@ -95,7 +103,17 @@ def video_command(
     from ..video import Smoothing, VideoOptions
 
     options = RemoveOptions(**chosen_settings(settings))
-    runtime = RuntimeOptions(providers=providers, backend=backend, fast=fast)  # type: ignore[arg-type]
+    from .._system import usable_cores
+
+    # Frames run side by side, each inference on its share of the cores: measured 7.6 fps
+    # against 6.3 with every inference on all cores (oversubscribed) and 7.0 one at a time.
+    workers = jobs or usable_cores()
+    runtime = RuntimeOptions(
+        providers=providers,
+        backend=backend,  # type: ignore[arg-type]
+        fast=fast,
+        intra_op_threads=max(1, usable_cores() // workers),
+    )
     remover = Remover(
         model,
         model_path=model_path,
@@ -119,7 +137,7 @@ def video_command(
             )
             continue
         try:
-            report = _run_one(remover, source, destination, video, progress)
+            report = _run_one(remover, source, destination, video, workers, progress)
         except AlphacutError as exc:
             if len(targets) == 1:
                 raise
@@ -160,6 +178,7 @@ def _run_one(
     source: Path,
     destination: Path,
     video: Any,
+    jobs: int,
     progress: bool | None,
 ) -> Any:
     from tqdm import tqdm
@@ -175,6 +194,6 @@ def _run_one(
         bar.update(done - bar.n)
 
     try:
-        return remover.remove_video(source, destination, video=video, progress=advance)
+        return remover.remove_video(source, destination, video=video, jobs=jobs, progress=advance)
     finally:
         bar.close()

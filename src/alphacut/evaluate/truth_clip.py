@@ -12,6 +12,7 @@ pixels, so the truth is exact: no resampling blurs it from frame to frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,7 +21,7 @@ from PIL import Image
 from ..errors import MissingDependency
 from .temporal import Motion
 
-__all__ = ["Matte", "TruthClip", "make_truth_clip", "matte_from_photo"]
+__all__ = ["Matte", "TruthClip", "cached_matte", "make_truth_clip", "matte_from_photo"]
 
 Float = NDArray[np.float32]
 
@@ -63,6 +64,28 @@ def matte_from_photo(photo: Image.Image, mask: Image.Image, *, band: float = 0.0
     alpha = np.clip(estimate_alpha_cf(image, trimap), 0.0, 1.0)
     foreground = estimate_foreground_ml(image, alpha)
     return Matte(alpha.astype(np.float32), np.clip(foreground, 0, 1).astype(np.float32))
+
+
+def cached_matte(photo: Path, cache: Path, *, side: int = 400) -> Matte:
+    """The matte of `photo` scaled to fit `side`, with u2netp's mask as the trimap's source,
+    made once and kept in `cache` (closed-form matting takes seconds, its first call a
+    minute while numba compiles)."""
+    from ..options import RemoveOptions
+    from ..remover import Remover
+
+    cached = cache / f"{photo.stem}-{side}.npz"
+    if cached.is_file():
+        with np.load(cached) as data:
+            return Matte(data["alpha"], data["foreground"])
+    image = Image.open(photo).convert("RGB")
+    image.thumbnail((side, side))
+    mask = Remover("u2netp").remove_image(image, RemoveOptions(only_mask=True))
+    matte = matte_from_photo(image, mask)
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_name(f".{cached.stem}.partial.npz")
+    np.savez_compressed(partial, alpha=matte.alpha, foreground=matte.foreground)
+    partial.replace(cached)
+    return matte
 
 
 def make_truth_clip(

@@ -31,7 +31,7 @@ from ..errors import MissingDependency, OptionsError
 
 __all__ = ["Smoothing", "TemporalSmoother", "require_cv2"]
 
-WORK_SIDE = 480  # the longer side of the working copy; u2net-family masks have ≤ 320 of detail
+WORK_SIDE = 320  # the longer side of the working copy: 480 measured no better, 35% slower
 
 Float = NDArray[np.float32]
 

@@ -35,7 +35,9 @@ def require_av() -> Any:
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the output must keep. frames: the container's count (0 when it does not say);
+    """What the output must keep. width, height: as displayed, after `rotation` (degrees
+    counter-clockwise, 0, 90, 180 or 270, from the display matrix phones write), which every
+    frame has already had applied; frames: the container's count (0 when it does not say);
     rate: the average frame rate; time_base: the unit of each frame's pts."""
 
     width: int
@@ -46,6 +48,7 @@ class VideoInfo:
     codec: str
     duration: float | None
     audio: str | None = None  # the first audio stream's codec, if there is one
+    rotation: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,15 @@ class VideoSource:
                 source=self._name,
             )
         stream.thread_type = "AUTO"
+        # The first frame is decoded now: it carries the display rotation the output needs
+        # before it starts, and a file that decodes nothing fails before anything is written.
+        self._decoded = self._container.decode(video=0)
+        self._first = self._next_frame(0)
+        if self._first is None:
+            raise UnsupportedVideo("has no frames that decode", source=self._name)
+        rotation = round(getattr(self._first, "rotation", 0) / 90) % 4 * 90
+        if rotation in (90, 270):
+            width, height = height, width
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         time_base = stream.time_base or Fraction(1, 90000)
         duration = float(stream.duration * time_base) if stream.duration else None
@@ -116,21 +128,27 @@ class VideoSource:
             audio=container.streams.audio[0].codec_context.name
             if container.streams.audio
             else None,
+            rotation=rotation,
         )
 
-    def __iter__(self) -> Iterator[Frame]:
+    def _next_frame(self, index: int) -> Any:
+        """The next decoded frame, None at the end."""
         av = require_av()
-        index = 0
         try:
-            for frame in self._container.decode(video=0):
-                yield Frame(frame.to_image(), frame.pts, index)
-                index += 1
+            return next(self._decoded, None)
         except av.error.FFmpegError as exc:
             raise UnsupportedVideo(
                 f"corrupt or truncated after {index} frames ({_reason(exc)})", source=self._name
             ) from None
-        if index == 0:
-            raise UnsupportedVideo("has no frames that decode", source=self._name)
+
+    def __iter__(self) -> Iterator[Frame]:
+        upright = _TURNS.get(self.info.rotation)
+        frame, index = self._first, 0
+        while frame is not None:
+            image = frame.to_image()
+            yield Frame(image.transpose(upright) if upright else image, frame.pts, index)
+            index += 1
+            frame = self._next_frame(index)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -146,6 +164,14 @@ class VideoSource:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+# Display rotations (counter-clockwise) as the PIL turn that shows the frame upright.
+_TURNS = {
+    90: Image.Transpose.ROTATE_90,
+    180: Image.Transpose.ROTATE_180,
+    270: Image.Transpose.ROTATE_270,
+}
 
 
 def _reason(exc: BaseException) -> str:

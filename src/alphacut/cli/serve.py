@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -92,6 +93,54 @@ from .params import runtime_flags
     "balancer stops routing here before the listener closes.",
 )
 @click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False),
+    help="Video jobs' state (SQLite), uploads and results. [default: $ALPHACUT_CACHE_DIR/jobs]",
+)
+@click.option(
+    "--video-max-mb",
+    type=click.FloatRange(min=0.001),
+    default=512.0,
+    show_default=True,
+    help="Largest video upload; beyond: 413.",
+)
+@click.option(
+    "--video-max-seconds",
+    type=click.FloatRange(min=0.001),
+    default=600.0,
+    show_default=True,
+    help="Longest video accepted; beyond: 413.",
+)
+@click.option("--video-max-frames", type=click.IntRange(1), default=36_000, show_default=True)
+@click.option(
+    "--video-max-pixels",
+    type=click.IntRange(1),
+    default=3840 * 2160,
+    show_default=True,
+    help="Largest frame (width x height) accepted.",
+)
+@click.option(
+    "--video-queue-size",
+    type=click.IntRange(0),
+    default=4,
+    show_default=True,
+    help="Video jobs that may wait; beyond: 503.",
+)
+@click.option(
+    "--video-ttl-hours",
+    type=click.FloatRange(min=0.001),
+    default=24.0,
+    show_default=True,
+    help="How long finished video results are kept.",
+)
+@click.option(
+    "--video-disk-mb",
+    type=click.FloatRange(min=1),
+    default=8192.0,
+    show_default=True,
+    help="Disk the video jobs' files may use; the oldest results go first.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -99,7 +148,8 @@ from .params import runtime_flags
 )
 @runtime_flags
 def serve_command(**flags: Any) -> None:
-    """Run the HTTP service and its web page (POST /api/remove, /docs, /metrics, /healthz)."""
+    """Run the HTTP service and its web page (POST /api/remove, POST /api/video and
+    /api/jobs, /docs, /metrics, /healthz)."""
     import logging
 
     import uvicorn
@@ -127,6 +177,14 @@ def serve_command(**flags: Any) -> None:
             providers=flags["providers"], backend=flags["backend"], fast=flags["fast"]
         ),
         accept_licenses=flags["accept_licenses"],
+        state_dir=Path(flags["state_dir"]) if flags["state_dir"] else None,
+        video_max_upload_bytes=int(flags["video_max_mb"] * 1024 * 1024),
+        video_max_seconds=flags["video_max_seconds"],
+        video_max_frames=flags["video_max_frames"],
+        video_max_pixels=flags["video_max_pixels"],
+        video_queue_size=flags["video_queue_size"],
+        video_ttl_s=flags["video_ttl_hours"] * 3600,
+        video_disk_bytes=int(flags["video_disk_mb"] * 1024 * 1024),
         **({"workers": flags["workers"]} if flags["workers"] else {}),
     )
     logging.getLogger("alphacut").setLevel(flags["log_level"].upper())

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .._system import cpu_flag_line
+from .._system import cache_home, cpu_flag_line
 from .blocked_layout import block_size_candidates, rewrite_in_blocked_layout
 
 __all__ = ["open_session", "optimized_cache_dir"]
@@ -44,11 +44,7 @@ SessionOptionsFactory = Callable[[bool], Any]
 
 def optimized_cache_dir() -> Path:
     """$ALPHACUT_CACHE_DIR/ort, else $XDG_CACHE_HOME/alphacut/ort, else ~/.cache/alphacut/ort."""
-    own = os.environ.get("ALPHACUT_CACHE_DIR")
-    if own:
-        return Path(own).expanduser() / "ort"
-    base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
-    return Path(base).expanduser() / "alphacut" / "ort"
+    return cache_home() / "ort"
 
 
 def open_session(

@@ -23,6 +23,7 @@ from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, EdgeMiddleware, error_body
 from .routes import STATIC_DIR, api_router, public_router
 from .settings import ServerSettings
+from .video import LazyJobs, video_router
 
 __all__ = ["create_app"]
 
@@ -39,10 +40,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loader = asyncio.create_task(_load_default_model(app))
+        # Open the job store now, so that jobs a restart interrupted are settled at once.
+        await asyncio.get_running_loop().run_in_executor(None, app.state.jobs.get)
         yield
         app.state.draining = True
         loader.cancel()
         await asyncio.get_running_loop().run_in_executor(None, engine.close)
+        app.state.jobs.close()
 
     app = FastAPI(
         title="alphacut",
@@ -56,7 +60,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.cache = ResultCache(settings.cache_bytes)
     app.state.draining = False
     app.state.load_error = None
+    app.state.jobs = LazyJobs(app.state, settings, metrics)
     app.include_router(api_router)
+    app.include_router(video_router)
     app.include_router(public_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _install_error_handlers(app, metrics)
@@ -68,7 +74,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
             expose_headers=["ETag", "X-Alphacut-Cache", "X-Alphacut-Model", "X-Request-ID"],
         )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_upload_bytes,
+        paths={"/api/video": settings.video_max_upload_bytes},
+    )
     app.add_middleware(
         EdgeMiddleware, metrics=metrics, is_draining=lambda: bool(app.state.draining)
     )

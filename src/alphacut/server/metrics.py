@@ -55,5 +55,10 @@ class Metrics:
             registry=r,
         )
 
+        self.video_jobs = Counter(
+            "alphacut_video_jobs", "Video jobs finished, by outcome", ["state"], registry=r
+        )
+        self.video_frames = Counter("alphacut_video_frames", "Video frames written", registry=r)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -71,19 +71,22 @@ LINGER_BYTES = 1 << 30
 
 
 class BodyLimitMiddleware:
-    """413 for /api/ bodies over `max_bytes`: from Content-Length before reading, or as soon
-    as a chunked body passes the limit while being read. Either way the 413 is sent first and
-    the unread rest of the body is then drained (bounded), so every client can read it."""
+    """413 for /api/ bodies over `max_bytes` (or the limit `paths` gives that path): from
+    Content-Length before reading, or as soon as a chunked body passes the limit while being
+    read. Either way the 413 is sent first and the unread rest of the body is then drained
+    (bounded), so every client can read it."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, paths: dict[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_bytes = max_bytes
+        self.paths = paths or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)
             return
-        limit_text = f"upload is larger than the limit of {self.max_bytes / 2**20:g} MB"
+        max_bytes = self.paths.get(scope["path"], self.default_bytes)
+        limit_text = f"upload is larger than the limit of {max_bytes / 2**20:g} MB"
         body = _BodyProgress(receive)
         send = _lingering(send, body)
         declared = _header(scope, b"content-length")
@@ -93,13 +96,13 @@ class BodyLimitMiddleware:
             except ValueError:
                 await _send_error(send, 400, "InputError", "invalid Content-Length header")
                 return
-            if size > self.max_bytes:
+            if size > max_bytes:
                 await _send_error(send, 413, "ImageTooLarge", limit_text)
                 return
 
         async def limited_receive() -> Message:
             message = await body.receive()
-            if body.received > self.max_bytes:
+            if body.received > max_bytes:
                 raise ImageTooLarge(limit_text, source="upload")
             return message
 

@@ -28,6 +28,11 @@ class ServerSettings:
     allow_url: enable GET /api/remove?url=… ; url_allow_networks: private CIDRs it may reach.
     max_batch: above 1, concurrent requests share model runs of up to this many images, each
     batch waiting at most batch_wait_ms for company (pays off on GPUs; CPUs are faster at 1).
+    Video jobs (POST /api/video): state_dir holds their SQLite state, uploads and results
+    (None: $ALPHACUT_CACHE_DIR/jobs); video_max_upload_bytes, video_max_seconds,
+    video_max_frames and video_max_pixels bound what is accepted (413 beyond);
+    video_queue_size jobs may wait (503 beyond); results live video_ttl_s seconds, and
+    all jobs' files together stay under video_disk_bytes.
     """
 
     default_model: str = "u2netp"
@@ -50,6 +55,14 @@ class ServerSettings:
     max_batch: int = 1
     batch_wait_ms: float = 5.0
     retry_after_s: int = 2
+    state_dir: Path | None = None
+    video_max_upload_bytes: int = 512 * 1024 * 1024
+    video_max_seconds: float = 600.0
+    video_max_frames: int = 36_000
+    video_max_pixels: int = 3840 * 2160
+    video_queue_size: int = 4
+    video_ttl_s: float = 24 * 3600.0
+    video_disk_bytes: int = 8 * 1024**3
 
     def __post_init__(self) -> None:
         for name in ("workers", "max_upload_bytes", "max_pixels"):
@@ -61,6 +74,18 @@ class ServerSettings:
             raise OptionsError("max_batch must be at least 1 and batch_wait_ms not negative")
         if self.request_timeout_s <= 0:
             raise OptionsError("request_timeout_s must be positive")
+        for name in ("video_max_upload_bytes", "video_max_frames", "video_max_pixels"):
+            if getattr(self, name) < 1:
+                raise OptionsError(f"{name} must be at least 1")
+        if self.video_max_seconds <= 0 or self.video_ttl_s <= 0 or self.video_queue_size < 0:
+            raise OptionsError("video limits must be positive")
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Where video jobs keep their state and files."""
+        from .._system import cache_home
+
+        return self.state_dir if self.state_dir is not None else cache_home() / "jobs"
 
     @property
     def threads_per_worker(self) -> int:

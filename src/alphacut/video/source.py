@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image
 
-from ..errors import MissingDependency, UnsupportedVideo
+from ..errors import MissingDependency, UnsupportedVideo, VideoTooLarge
 from ..options import Limits
 
 __all__ = ["Frame", "VideoInfo", "VideoSource", "require_av"]
@@ -100,7 +100,7 @@ class VideoSource:
         if width <= 0 or height <= 0:
             raise UnsupportedVideo("its video stream has no frame size", source=self._name)
         if width * height > limits.max_pixels:
-            raise UnsupportedVideo(
+            raise VideoTooLarge(
                 f"frames of {width}x{height} are over the limit of {limits.max_pixels} pixels",
                 source=self._name,
             )
@@ -117,6 +117,19 @@ class VideoSource:
         rate = stream.average_rate or stream.guessed_rate or Fraction(25)
         time_base = stream.time_base or Fraction(1, 90000)
         duration = float(stream.duration * time_base) if stream.duration else None
+        if duration is None and container.duration:
+            duration = container.duration / 1_000_000  # AV_TIME_BASE
+        self._limits = limits
+        if limits.max_seconds is not None and duration and duration > limits.max_seconds:
+            raise VideoTooLarge(
+                f"{duration:.1f} s long, over the limit of {limits.max_seconds:g} s",
+                source=self._name,
+            )
+        if limits.max_frames is not None and (stream.frames or 0) > limits.max_frames:
+            raise VideoTooLarge(
+                f"{stream.frames} frames, over the limit of {limits.max_frames}",
+                source=self._name,
+            )
         return VideoInfo(
             width=width,
             height=height,
@@ -144,7 +157,13 @@ class VideoSource:
     def __iter__(self) -> Iterator[Frame]:
         upright = _TURNS.get(self.info.rotation)
         frame, index = self._first, 0
+        most = self._limits.max_frames
         while frame is not None:
+            if most is not None and index >= most:  # the header undercounted
+                raise VideoTooLarge(f"more than {most} frames", source=self._name)
+            longest = self._limits.max_seconds
+            if longest is not None and frame.time is not None and frame.time > longest:
+                raise VideoTooLarge(f"longer than {longest:g} s", source=self._name)
             image = frame.to_image()
             yield Frame(image.transpose(upright) if upright else image, frame.pts, index)
             index += 1

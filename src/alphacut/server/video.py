@@ -1,0 +1,232 @@
+"""Video over HTTP, as jobs: POST /api/video answers 202 with a job id, GET /api/jobs/{id}
+tells its state and progress, GET /api/jobs/{id}/result gives the file, DELETE cancels.
+
+The upload is checked before it is queued (a video at all, within the size, length and
+frame limits), so a bad file gets its 4xx at once rather than as a failed job later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.datastructures import UploadFile
+
+from ..errors import InputError, JobNotFound, JobNotReady, MissingDependency, OptionsError
+from ..options import Limits, RemoveOptions, options_from_params
+from .jobs import MEDIA_TYPES, JobRequest, JobStore
+from .metrics import Metrics
+from .routes import require_api_key
+from .settings import ServerSettings
+
+__all__ = ["LazyJobs", "make_job_store", "video_router"]
+
+# A server path is not a client's to choose; image encodings mean nothing for a video.
+_EXCLUDED = frozenset(
+    {"background_image", "output_format", "png_compress_level", "quality", "keep_icc_profile"}
+)
+_VIDEO_FIELDS = ("format", "smooth", "audio")
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _jobs(request: Request) -> JobStore:
+    jobs: JobStore | None = request.app.state.jobs.get()
+    if jobs is None:
+        raise MissingDependency("video needs PyAV and OpenCV on the server: alphacut[video]")
+    return jobs
+
+
+class LazyJobs:
+    """The app's job store, opened at start-up or on first use (an app built for a test
+    that never touches video opens no database and starts no thread)."""
+
+    def __init__(self, app_state: Any, settings: ServerSettings, metrics: Metrics) -> None:
+        self._args = (app_state, settings, metrics)
+        self._store: JobStore | None = None
+        self._opened = False
+        self._lock = threading.Lock()
+
+    def get(self) -> JobStore | None:
+        with self._lock:
+            if not self._opened:
+                self._store = make_job_store(*self._args)
+                self._opened = True
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+            self._store, self._opened = None, False
+
+
+def _limits(settings: ServerSettings) -> Limits:
+    return Limits(
+        max_pixels=settings.video_max_pixels,
+        max_frames=settings.video_max_frames,
+        max_seconds=settings.video_max_seconds,
+    )
+
+
+def _flag(params: dict[str, str], name: str) -> bool:
+    text = params.get(name, "true").strip().lower()
+    if text not in _TRUE | _FALSE:
+        raise OptionsError(f"{name} must be true or false, not {params[name]!r}")
+    return text in _TRUE
+
+
+def _parse(params: dict[str, str], default_model: str) -> tuple[str, str, RemoveOptions]:
+    """The model, the container and the image options a job's parameters ask for."""
+    rest = {k: v for k, v in params.items() if k not in (*_VIDEO_FIELDS, "model")}
+    fmt = params.get("format", "webm").strip().lower()
+    if fmt not in MEDIA_TYPES:
+        raise OptionsError(f"format must be one of {', '.join(MEDIA_TYPES)}, not {fmt!r}")
+    _flag(params, "smooth")
+    _flag(params, "audio")
+    return params.get("model") or default_model, fmt, options_from_params(rest, exclude=_EXCLUDED)
+
+
+def make_job_store(app_state: Any, settings: ServerSettings, metrics: Metrics) -> JobStore | None:
+    """The app's job store, None when PyAV is missing (video answers 501 then)."""
+    try:
+        import av  # noqa: F401
+        import cv2  # noqa: F401
+    except ImportError:
+        return None
+    from ..remover import Remover
+    from ..video import Smoothing, VideoOptions
+
+    def run(upload: Path, destination: Path, job: JobRequest, progress: Any) -> int:
+        model, fmt, options = _parse(job.params, settings.default_model)
+        session = app_state.engine.session(model)
+        video = VideoOptions(
+            format=fmt,
+            smoothing=Smoothing() if _flag(job.params, "smooth") else None,
+            audio=_flag(job.params, "audio"),
+        )
+        remover = Remover(session, limits=_limits(settings))
+        report = remover.remove_video(
+            upload, destination, options, video, jobs=settings.workers, progress=progress
+        )
+        metrics.video_frames.inc(report.frames)
+        return report.frames
+
+    return JobStore(
+        settings.jobs_dir,
+        run,
+        queue_size=settings.video_queue_size,
+        ttl_s=settings.video_ttl_s,
+        disk_bytes=settings.video_disk_bytes,
+        on_finish=lambda state: metrics.video_jobs.labels(state).inc(),
+    )
+
+
+def _probe(path: Path, name: str, limits: Limits) -> int:
+    """Open the upload as a video under the limits; its frame count (0 if unknown)."""
+    from ..video import VideoSource
+
+    with VideoSource(path, limits) as video:
+        info = video.info
+    if info.frames:
+        return info.frames
+    return round(info.duration * float(info.rate)) if info.duration else 0
+
+
+def _links(job: str) -> dict[str, str]:
+    return {"status_url": f"/api/jobs/{job}", "result_url": f"/api/jobs/{job}/result"}
+
+
+video_router = APIRouter(prefix="/api", dependencies=[Depends(require_api_key)])
+
+
+@video_router.post("/video", status_code=202)
+async def submit_video(request: Request) -> JSONResponse:
+    """Queue a video: multipart field `file` plus options (`format` webm, mov or mp4;
+    `smooth`, `audio`; and the image options such as `model`, `bgcolor`, `only_mask`)."""
+    jobs = _jobs(request)
+    settings: ServerSettings = request.app.state.settings
+    params = dict(request.query_params)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InputError("send the video as multipart field 'file'")
+    form = await request.form(max_files=1, max_fields=64)
+    upload = form.get("file")
+    params.update({k: v for k, v in form.items() if k != "file" and isinstance(v, str)})
+    if not isinstance(upload, UploadFile):
+        raise InputError("the multipart body has no file field named 'file'")
+    name = Path(upload.filename or "upload").name or "upload"
+    model, fmt, options = _parse(params, settings.default_model)
+    from ..video.sink import check_opaque
+
+    check_opaque(fmt, options)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    incoming = jobs.folder / "incoming"
+    incoming.mkdir(exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=incoming, delete=False) as spool:
+        path = Path(spool.name)
+        await loop.run_in_executor(None, shutil.copyfileobj, upload.file, spool, 1 << 20)
+    try:
+        if path.stat().st_size == 0:
+            raise InputError("the upload is empty (0 bytes)", source=name)
+        frames = await loop.run_in_executor(
+            None, functools.partial(_probe, path, name, _limits(settings))
+        )
+        params = {**params, "model": model, "format": fmt}
+        job = await loop.run_in_executor(
+            None, jobs.submit, path, JobRequest(name, fmt, params, frames)
+        )
+    finally:
+        path.unlink(missing_ok=True)  # moved into the job's folder unless refused
+    return JSONResponse(
+        {"id": job, "state": "queued", **_links(job)},
+        status_code=202,
+        headers={"Location": f"/api/jobs/{job}"},
+    )
+
+
+@video_router.get("/jobs/{job}")
+async def job_status(request: Request, job: str) -> dict[str, Any]:
+    """A job's state, progress (frames, fraction, fps, ETA) and error, if any."""
+    found = _jobs(request).get(job)
+    if found is None:
+        raise _unknown(job)
+    return {**found, **_links(job)}
+
+
+@video_router.get("/jobs/{job}/result")
+async def job_result(request: Request, job: str) -> FileResponse:
+    """The finished video; 409 while the job is not done."""
+    jobs = _jobs(request)
+    found = jobs.get(job)
+    if found is None:
+        raise _unknown(job)
+    path = jobs.result(job)
+    if path is None:
+        raise JobNotReady(f"job {job} is {found['state']}, not done")
+    stem = Path(found["name"]).stem or "video"
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem)[:100]
+    return FileResponse(
+        path,
+        media_type=MEDIA_TYPES[found["format"]],
+        filename=f"{safe}.{found['format']}",
+        content_disposition_type="inline",
+    )
+
+
+@video_router.delete("/jobs/{job}")
+async def cancel_job(request: Request, job: str) -> dict[str, Any]:
+    """Cancel a queued or running job, or delete a finished one and its file."""
+    found = _jobs(request).cancel(job)
+    if found is None:
+        raise _unknown(job)
+    return found
+
+
+def _unknown(job: str) -> JobNotFound:
+    return JobNotFound(f"no job {job!r} (finished jobs are kept for a limited time)")

@@ -182,6 +182,8 @@ async def config(request: Request) -> dict[str, Any]:
         "default_model": settings.default_model,
         "formats": list(OUTPUT_FORMATS),
         "url_fetch": settings.allow_url,
+        "video": request.app.state.jobs.get() is not None,
+        "video_max_upload_bytes": settings.video_max_upload_bytes,
     }
 
 

@@ -10,6 +10,7 @@ import {
   showKeyField,
   writeStore,
 } from "/static/settings.js";
+import { checkVideo, forget, isVideo, runVideo } from "/static/video.js";
 import { makeZip } from "/static/zip.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -58,10 +59,12 @@ function createCard(file, options) {
     }
   }
   const card = { el, refs, file, options, sourceUrl: URL.createObjectURL(file) };
+  card.video = isVideo(file);
+  el.classList.toggle("is-video", card.video);
   refs.name.textContent = file.name;
   refs.name.title = file.name;
   describeCard(card);
-  refs.before.src = card.sourceUrl;
+  if (!card.video) refs.before.src = card.sourceUrl; // a video's first frame needs no preview
   refs.before.alt = `Original: ${file.name}`;
   refs.before.addEventListener("load", () => fitStage(card, refs.before), { once: true });
   refs.before.addEventListener("error", () => refs.stage.classList.add("no-preview"), {
@@ -81,7 +84,7 @@ function createCard(file, options) {
 
 function describeCard(card) {
   const { options, file } = card;
-  const what = options.only_mask ? "mask" : options.format.toUpperCase();
+  const what = options.only_mask ? "mask" : card.video ? "WebM video" : options.format.toUpperCase();
   const model = options.model || "default model";
   card.refs.sub.textContent = `${formatBytes(file.size)} · ${model} · ${what}`;
 }
@@ -119,6 +122,7 @@ function fail(card, { title, text, retryable = false }) {
 }
 
 function removeCard(card) {
+  if (card.video) forget(card);
   card.xhr?.abort();
   const waiting = queue.indexOf(card);
   if (waiting >= 0) queue.splice(waiting, 1);
@@ -145,7 +149,7 @@ function addFiles(files) {
   const options = readOptions();
   for (const file of files) {
     const card = createCard(file, options);
-    const problem = checkFile(file);
+    const problem = card.video ? checkVideo(file) : checkFile(file);
     if (problem) fail(card, problem);
     else enqueue(card);
   }
@@ -169,7 +173,8 @@ function pump() {
   while (running < PARALLEL_UPLOADS && queue.length) {
     const card = queue.shift();
     running += 1;
-    upload(card).finally(() => {
+    const work = card.video ? runVideo(card, VIDEO_HOOKS) : upload(card);
+    work.finally(() => {
       running -= 1;
       pump();
     });
@@ -239,6 +244,8 @@ async function showResult(card, blob) {
   setState(card, "done", "");
   announce(`${file.name} is ready.`);
 }
+
+const VIDEO_HOOKS = { setState, setProgress, fail, explain, showKeyField, stem, announce };
 
 // ---- result views --------------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ export const config = {
   auth_required: false,
   default_model: "u2netp",
   formats: ["png", "webp", "jpeg"],
+  video: false,
+  video_max_upload_bytes: 512 * 1024 * 1024,
 };
 
 const ui = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,15 @@ from PIL import Image
 
 pytest.importorskip("av")
 
-from alphacut import RemoveOptions, Remover, Smoothing, UnsupportedVideo, VideoOptions
+from alphacut import (
+    Limits,
+    RemoveOptions,
+    Remover,
+    Smoothing,
+    UnsupportedVideo,
+    VideoOptions,
+    VideoTooLarge,
+)
 from alphacut.video import VideoSource
 from clips import (
     audio_seconds,
@@ -275,3 +284,59 @@ def test_phone_rotation_is_applied_as_ffmpeg_does(
     ]).astype(float)  # fmt: skip
     assert np.abs(alpha - expected).mean() / 255 < 0.05
     assert audio_seconds(target)[0] == "opus"
+
+
+def _write_frames(folder: Path, clip: Path, pattern: str, start: int = 0) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    _, decoded = frame_times(clip)
+    paths = []
+    for index, frame in enumerate(decoded):
+        path = folder / (pattern % (start + index))
+        frame.to_image().save(path)  # type: ignore[attr-defined]
+        paths.append(path)
+    return paths
+
+
+def test_image_sequences_from_a_folder_a_glob_and_a_pattern(
+    clip: Path, remover: Remover, png_frames: Path, tmp_path: Path
+) -> None:
+    """Frames named 1..10 (natural order, not 1, 10, 2), as files would come from a render."""
+    frames = tmp_path / "frames"
+    _write_frames(frames, clip, "shot_%d.png", start=1)
+    (frames / ".DS_Store").write_text("hidden, ignored")
+    expected = _alpha_of_pngs(png_frames)
+    for source in (frames, f"{frames}/shot_*.png", f"{frames}/shot_%d.png"):
+        out = tmp_path / f"out-{abs(hash(str(source)))}"
+        report = remover.remove_video(source, out, video=VideoOptions(rate=Fraction(12)))
+        assert report.frames == FRAMES
+        assert report.fps == 12
+        np.testing.assert_array_equal(_alpha_of_pngs(out), expected)
+    webm = tmp_path / "seq.webm"
+    result = alphacut("video", f"{frames}/shot_%d.png", "-o", str(webm), "--fps", "12")
+    assert result.returncode == 0, result.stderr
+    times, written = frame_times(webm, "libvpx-vp9")
+    assert len(written) == FRAMES
+    np.testing.assert_allclose(np.diff(times), 1 / 12, atol=1e-3)
+
+
+def test_bad_image_sequences_are_named(clip: Path, tmp_path: Path) -> None:
+    frames = tmp_path / "frames"
+    paths = _write_frames(frames, clip, "f%03d.png")
+    Image.open(paths[4]).resize((100, 80)).save(paths[4])
+    out = tmp_path / "out.webm"
+    cases = {
+        str(frames): "f004.png is 100x80, not 176x144",
+        f"{tmp_path}/nothing_*.png": "names no image files",
+        f"{tmp_path}/missing_%04d.png": "names no image files",
+    }
+    for source, message in cases.items():
+        result = alphacut("video", source, "-o", str(out))
+        assert result.returncode == 65, result.stderr
+        assert message in result.stderr, result.stderr
+        assert not out.exists()
+    paths[2].write_text("not a png")
+    result = alphacut("video", f"{frames}/f%03d.png", "-o", str(out))
+    assert "frame f002.png:" in result.stderr, result.stderr
+    with pytest.raises(VideoTooLarge, match="over the limit of 3"):
+        Remover("u2netp", limits=Limits(max_frames=3)).remove_video(frames, out)
+    assert list(tmp_path.glob(".*partial*")) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,11 @@ _IMAGE_ONLY = frozenset({"output_format", "png_compress_level", "quality", "keep
     "(Opus in WebM, AAC in MOV/MP4). PNG frames have none.",
 )
 @click.option(
+    "--fps",
+    type=click.FloatRange(min=0.01, max=1000),
+    help="Frame rate of an image-sequence input (a folder, glob or %d pattern). [default: 25]",
+)
+@click.option(
     "--smooth/--no-smooth",
     default=True,
     show_default=True,
@@ -86,11 +92,13 @@ def video_command(
     overwrite: bool,
     audio: bool,
     smooth: bool,
+    fps: float | None,
     progress: bool | None,
     **settings: Any,
 ) -> None:
     """Remove the background of every frame of INPUT... (any file PyAV decodes: mp4, mov,
-    mkv, webm, avi, animated GIF or WebP).
+    mkv, webm, avi, animated GIF or WebP; or an image sequence: a folder of frames, a quoted
+    glob such as 'shots/*.png', or a pattern such as frame_%04d.png, played at --fps).
 
     .webm keeps the transparency as VP9 with alpha, .mov as ProRes 4444; .mp4 needs
     --bgcolor or --background-image; a folder gets one PNG per frame. Frame count and
@@ -125,7 +133,10 @@ def video_command(
     if fast:
         click.echo(f"alphacut: fast path: {remover.load().description}", err=True)
     video = VideoOptions(
-        format=video_format, smoothing=Smoothing() if smooth else None, audio=audio
+        format=video_format,
+        smoothing=Smoothing() if smooth else None,
+        audio=audio,
+        rate=Fraction(fps).limit_denominator(1001) if fps else None,
     )
     targets = _targets(inputs, output, video_format)
     failed = 0

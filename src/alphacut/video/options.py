@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
+from ..errors import OptionsError
 from .smooth import Smoothing
 
 __all__ = ["VideoOptions"]
@@ -13,8 +15,16 @@ __all__ = ["VideoOptions"]
 class VideoOptions:
     """format: "webm", "mov", "mp4" or "png" (frames), or None to go by the destination's
     suffix. smoothing: temporal smoothing of the masks, None for each frame on its own.
-    audio: keep the input's sound where the output can carry it."""
+    audio: keep the input's sound where the output can carry it. rate: frames per second of
+    an image-sequence input (None: 25); a video file keeps its own timing."""
 
     format: str | None = None
     smoothing: Smoothing | None = field(default_factory=Smoothing)
     audio: bool = True
+    rate: Fraction | None = None
+
+    def __post_init__(self) -> None:
+        if self.rate is not None:
+            if self.rate <= 0 or self.rate > 1000:
+                raise OptionsError(f"rate must be above 0 and at most 1000 fps, not {self.rate}")
+            object.__setattr__(self, "rate", Fraction(self.rate).limit_denominator(1001))

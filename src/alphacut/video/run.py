@@ -18,6 +18,7 @@ from .._system import usable_cores
 from ..imageio import DecodedImage
 from ..options import Limits, RemoveOptions
 from .options import VideoOptions
+from .sequence import ImageSequence, is_sequence
 from .sink import Sink, check_opaque, format_for
 from .smooth import Smoothing, TemporalSmoother
 from .source import VideoSource
@@ -120,14 +121,20 @@ def remove_video(
     jobs: int | None = None,
     progress: Progress | None = None,
 ) -> VideoReport:
-    """Cut out every frame of `source` into `destination` (see `sink` for the formats).
+    """Cut out every frame of `source` (a video file, or an image sequence: a folder, glob or
+    %d pattern) into `destination` (see `sink` for the formats).
     Nothing appears at `destination` unless the whole video was written."""
     video = video or VideoOptions()
     destination = Path(destination)
     fmt = format_for(destination, video.format)
     check_opaque(fmt, options)
     started = time.perf_counter()
-    with VideoSource(source, limits) as reader:
+    reader: VideoSource | ImageSequence = (
+        ImageSequence(source, limits, video.rate)
+        if is_sequence(source)
+        else VideoSource(source, limits)
+    )
+    with reader:
         info = reader.info
         timestamps: deque[int | None] = deque()
 
@@ -136,7 +143,7 @@ def remove_video(
                 timestamps.append(frame.pts)
                 yield frame.image
 
-        sound = Path(source) if video.audio and info.audio else None
+        sound = Path(source) if video.audio and info.audio else None  # sequences have none
         sink = Sink(destination, fmt, info, sound)
         frames = remove_frames(remover, images(), options, smoothing=video.smoothing, jobs=jobs)
         try:

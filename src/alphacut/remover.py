@@ -13,6 +13,7 @@ from PIL import Image
 from .batch import BatchItem, plan_batch, run_batch
 from .imageio import DecodedImage, ImageSource, decode, encode, write_image
 from .models.loading import load_session
+from .models.recurrent import RecurrentSession
 from .models.registry import DEFAULT_VITMATTE, ModelSpec, get_spec
 from .models.session import Session
 from .models.store import ProgressCallback, ensure_model
@@ -114,6 +115,18 @@ class Remover:
         """The model's masks for a decoded image (8-bit L at its size), before post-processing,
         matting and compositing: one for most models, one per category for clothes."""
         return predict_masks(self.session, decoded.image, options or self.options)
+
+    def frame_masks(
+        self,
+    ) -> tuple[Callable[[DecodedImage, RemoveOptions], list[Image.Image]], bool]:
+        """How one video's frames get their masks: a function, and whether it must see the
+        frames one at a time in order (a recurrent model, whose state runs through the
+        video) rather than several at once."""
+        session = self.session
+        if isinstance(session, RecurrentSession):
+            stream = session.stream()
+            return (lambda decoded, options: [stream.step(decoded.image)]), True
+        return self.predict, False
 
     def _vitmatte(self, options: RemoveOptions) -> Refiner:
         name = f"vitmatte-{options.vitmatte_model}" if options.vitmatte_model else DEFAULT_VITMATTE

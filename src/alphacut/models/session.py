@@ -41,8 +41,8 @@ class Session:
         self.load_seconds = time.perf_counter() - started
         self.providers: tuple[str, ...] = runner.providers
         shapes = runner.input_shapes
-        if spec.kind == "sam":
-            pass  # the encoder takes an HWC image; SamSession checks its decoder itself
+        if spec.kind in ("sam", "recurrent"):
+            pass  # other inputs than one NCHW image: their own classes check them
         elif len(shapes) != 1 or len(shapes[0]) != 4:
             raise InvalidModel(f"{path}: expected one NCHW image input, found {shapes}")
         if spec.output_index >= runner.output_count:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 
+from ..models.recurrent import RecurrentSession
 from ..models.sam import SamSession
 from ..models.session import Session
 from ..options import RemoveOptions
@@ -26,6 +27,8 @@ def predict_masks(
     clothes category for u2net_cloth_seg (rembg stacks their results vertically)."""
     if isinstance(session, SamSession):
         return [session.segment(image, options.sam_prompt)]
+    if isinstance(session, RecurrentSession):
+        return [session.matte(image)]
     if session.spec.kind == "cloth":
         labels = session.run(prepare(image, session.spec))[0]
         return cloth_masks(labels, image.size, options.cloth_category)

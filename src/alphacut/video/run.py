@@ -29,9 +29,9 @@ Progress = Callable[[int, int], None]  # (frames done, frames expected or 0)
 
 
 class FrameRemover(Protocol):
-    def predict(
-        self, decoded: DecodedImage, options: RemoveOptions | None = None
-    ) -> list[Image.Image]: ...
+    def frame_masks(
+        self,
+    ) -> tuple[Callable[[DecodedImage, RemoveOptions], list[Image.Image]], bool]: ...
 
     def process(
         self,
@@ -68,15 +68,20 @@ def remove_frames(
     smoothing: Smoothing | None = None,
     jobs: int | None = None,
 ) -> Iterator[Image.Image]:
-    """Each frame's result, in order. The model runs on up to 2 × jobs frames at once; its
-    masks are smoothed over time in order (which holds back `smoothing.radius` frames),
-    then composited on the pool again."""
+    """Each frame's result, in order. The model runs on up to 2 × jobs frames at once (a
+    recurrent one on one frame at a time, in order); the masks are smoothed over time in
+    order (which holds back `smoothing.radius` frames), then composited on the pool."""
     depth = 2 * (jobs or usable_cores())
     smoother = TemporalSmoother(smoothing) if smoothing is not None else None
+    predict, in_order = remover.frame_masks()
     masking: deque[tuple[DecodedImage, Future[list[Image.Image]]]] = deque()
     unsmoothed: deque[DecodedImage] = deque()
     composing: deque[Future[Image.Image]] = deque()
-    with ThreadPoolExecutor(jobs or usable_cores(), thread_name_prefix="alphacut-video") as pool:
+    with (
+        ThreadPoolExecutor(jobs or usable_cores(), thread_name_prefix="alphacut-video") as pool,
+        ThreadPoolExecutor(1, thread_name_prefix="alphacut-video-model") as one_at_a_time,
+    ):
+        masker = one_at_a_time if in_order else pool
 
         def compose(decoded: DecodedImage, masks: list[Image.Image]) -> None:
             composing.append(pool.submit(remover.process, decoded, options, masks=masks))
@@ -92,7 +97,7 @@ def remove_frames(
         try:
             for index, frame in enumerate(frames):
                 decoded = DecodedImage(frame.convert("RGB"), None, f"frame {index}")
-                masking.append((decoded, pool.submit(remover.predict, decoded, options)))
+                masking.append((decoded, masker.submit(predict, decoded, options)))
                 if len(masking) >= depth:
                     waiting, future = masking.popleft()
                     settle(waiting, future.result())

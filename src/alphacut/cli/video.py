@@ -133,6 +133,11 @@ def video_command(
     )
     if fast:
         click.echo(f"alphacut: fast path: {remover.load().description}", err=True)
+    if smooth:
+        from ..video.smooth import require_cv2
+
+        # The model's threads have the cores; OpenCV's own pool would only fight them.
+        require_cv2().setNumThreads(1)
     video = VideoOptions(
         format=video_format,
         smoothing=Smoothing() if smooth else None,

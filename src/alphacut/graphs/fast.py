@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import json
 import logging
+import os
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -55,14 +57,32 @@ def fast_model_path(spec: ModelSpec, source: Path, *, build: bool = True) -> Pat
     return target
 
 
+def _provenance(target: Path) -> dict[str, str]:
+    """The INT8 file's provenance, remembered beside it per (size, mtime): reading it from
+    the model takes the onnx package, whose import alone costs 0.6 s of every --fast start."""
+    from .quantize import read_provenance
+
+    stat = target.stat()
+    key = [stat.st_size, stat.st_mtime_ns]
+    memo = target.with_name(f".{target.name}.provenance.json")
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        saved = json.loads(memo.read_text())
+        if saved["key"] == key:
+            return dict(saved["provenance"])
+    provenance = read_provenance(target)
+    with contextlib.suppress(OSError):
+        partial = memo.with_name(f"{memo.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps({"key": key, "provenance": provenance}))
+        partial.replace(memo)
+    return provenance
+
+
 def is_current(target: Path, source: Path) -> bool:
     """Whether `target` is an INT8 copy of `source` calibrated on today's shipped photos."""
     if not target.is_file():
         return False
-    from .quantize import read_provenance
-
     try:
-        provenance = read_provenance(target)
+        provenance = _provenance(target)
     except Exception:  # a corrupt or foreign file: rebuild it
         return False
     source_md5 = provenance.get("source_md5")

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .._system import int8_dot_product, usable_cores
+from .._system import cache_home, int8_dot_product, usable_cores
 from ..errors import (
     InvalidModel,
     MissingDependency,
@@ -173,6 +173,9 @@ class OpenVINORunner:
             "INFERENCE_PRECISION_HINT": "f32",
             "NUM_STREAMS": str(streams),
             "INFERENCE_NUM_THREADS": str(threads * streams),
+            # OpenVINO keeps the compiled model, keyed by model, settings and CPU, so the
+            # next start skips the compile (1.2 s for u2netp's INT8 graph here, 0.1 s after).
+            "CACHE_DIR": str(cache_home() / "openvino"),
         }
         try:
             core = ov.Core()

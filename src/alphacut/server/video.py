@@ -102,6 +102,9 @@ def make_job_store(app_state: Any, settings: ServerSettings, metrics: Metrics) -
         return None
     from ..remover import Remover
     from ..video import Smoothing, VideoOptions
+    from ..video.smooth import require_cv2
+
+    require_cv2().setNumThreads(1)  # the model's threads have the cores
 
     def run(upload: Path, destination: Path, job: JobRequest, progress: Any) -> int:
         model, fmt, options = _parse(job.params, settings.default_model)

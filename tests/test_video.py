@@ -354,7 +354,7 @@ def test_rvm_needs_consent_to_its_licence(tmp_path: Path, monkeypatch: pytest.Mo
     for name in ("ALPHACUT_MODEL_DIR", "U2NET_HOME", "REMBG_HOME"):
         monkeypatch.setenv(name, str(tmp_path / "models"))
     monkeypatch.delenv("ALPHACUT_ACCEPT_LICENSES", raising=False)
-    with pytest.raises(LicenseNotAccepted, match="GPL-3.0"):
+    with pytest.raises(LicenseNotAccepted, match=r"GPL-3\.0"):
         Remover("rvm").load()
     assert not (tmp_path / "models").exists() or not list((tmp_path / "models").rglob("*.onnx"))
 
@@ -379,3 +379,85 @@ def test_rvm_carries_its_state_through_the_video(rvm: Remover, clip: Path, tmp_p
     result = alphacut("video", str(clip), "-o", str(tmp_path / "rvm.webm"), "-m", "rvm",
                       "--accept-license", "rvm", "--no-smooth")  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+def test_gif_has_one_bit_alpha_and_the_timing(clip: Path, png_frames: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out.gif"
+    result = alphacut("video", str(clip), "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    gif = Image.open(target)
+    assert gif.n_frames == FRAMES
+    lossless = _alpha_of_pngs(png_frames)
+    for index in range(FRAMES):
+        gif.seek(index)
+        alpha = np.asarray(gif.convert("RGBA").getchannel("A"), dtype=float)
+        assert set(np.unique(alpha)) <= {0.0, 255.0}  # 1-bit
+        agree = ((alpha > 127) == (lossless[index] > 127)).mean()
+        assert agree > 0.99, (index, agree)
+    assert 30 <= gif.info["duration"] <= 40  # 1/29.97 s, in GIF's 10 ms steps
+
+
+def test_qtrle_mov_and_webp_frames_are_lossless(
+    clip: Path, png_frames: Path, tmp_path: Path
+) -> None:
+    expected = _alpha_of_pngs(png_frames)
+    mov = tmp_path / "out.mov"
+    assert alphacut("video", str(clip), "-o", str(mov), "--codec", "qtrle").returncode == 0
+    _, frames = frame_times(mov)
+    assert frames[0].format.name == "argb"  # type: ignore[attr-defined]
+    alpha = np.stack([f.to_ndarray(format="rgba")[..., 3] for f in frames]).astype(float)  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(alpha, expected)
+    webp = tmp_path / "webp"
+    result = alphacut("video", str(clip), "-o", str(webp), "--format", "webp")
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in webp.iterdir())
+    assert names[0] == "frame_000001.webp"
+    alpha = np.stack([
+        np.asarray(Image.open(webp / n).getchannel("A"), dtype=float) for n in names
+    ])  # fmt: skip
+    np.testing.assert_array_equal(alpha, expected)
+    refused = alphacut("video", str(clip), "-o", str(tmp_path / "x.webm"), "--codec", "qtrle")
+    assert refused.returncode == 64, refused.stderr
+
+
+def test_only_mask_writes_a_luma_matte(clip: Path, png_frames: Path, tmp_path: Path) -> None:
+    target = tmp_path / "matte.mp4"
+    result = alphacut("video", str(clip), "-o", str(target), "--only-mask")
+    assert result.returncode == 0, result.stderr
+    _, frames = frame_times(target)
+    grey = np.stack([f.to_ndarray(format="gray") for f in frames]).astype(float)  # type: ignore[attr-defined]
+    assert np.abs(grey - _alpha_of_pngs(png_frames)).mean() / 255 < 0.05
+
+
+def test_a_background_video_loops_behind_the_subject(clip: Path, tmp_path: Path) -> None:
+    """A 3-frame background behind a 10-frame clip: frame 4 shows background frame 1 again."""
+    import av
+
+    backdrop = tmp_path / "backdrop.mp4"
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    with av.open(str(backdrop), "w") as writer:
+        stream = writer.add_stream("libx264", rate=30, options={"crf": "0"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv444p"
+        for index, colour in enumerate(colours):
+            frame = av.VideoFrame.from_ndarray(
+                np.full((48, 64, 3), colour, np.uint8), format="rgb24"
+            )
+            frame.pts = index
+            for packet in stream.encode(frame):
+                writer.mux(packet)
+        for packet in stream.encode(None):
+            writer.mux(packet)
+    target = tmp_path / "on-colours.mp4"
+    result = alphacut("video", str(clip), "-o", str(target), "--background-video", str(backdrop),
+                      "--no-smooth")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    _, frames = frame_times(target)
+    assert len(frames) == FRAMES
+    for index, frame in enumerate(frames):
+        corner = frame.to_ndarray(format="rgb24")[:6, :6].reshape(-1, 3).mean(axis=0)  # type: ignore[attr-defined]
+        want = np.array(colours[index % 3])
+        assert np.abs(corner - want).max() < 40, (index, corner)
+    both = alphacut("video", str(clip), "-o", str(tmp_path / "x.mp4"), "--background-video",
+                    str(backdrop), "--bgcolor", "0,0,0")  # fmt: skip
+    assert both.returncode == 64
+    assert "one background" in both.stderr

@@ -30,8 +30,19 @@ _IMAGE_ONLY = frozenset({"output_format", "png_compress_level", "quality", "keep
 @click.option(
     "--format",
     "video_format",
-    type=click.Choice(["webm", "mov", "mp4", "png"]),
-    help="Output format. [default: from the suffix; webm for several inputs]",
+    type=click.Choice(["webm", "mov", "mp4", "gif", "png", "webp"]),
+    help="Output format; png and webp write a folder of frames. [default: from the suffix; "
+    "webm for several inputs]",
+)
+@click.option(
+    "--codec",
+    type=click.Choice(["prores", "qtrle"]),
+    help="For .mov: ProRes 4444 (default) or QuickTime Animation (lossless, larger).",
+)
+@click.option(
+    "--background-video",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Composite onto this video (looped or cut to length), e.g. for .mp4.",
 )
 @click.option("-m", "--model", default=None, help="Registered model name. [default: u2netp]")
 @click.option(
@@ -82,6 +93,8 @@ def video_command(
     inputs: tuple[Path, ...],
     output: Path,
     video_format: str | None,
+    codec: str | None,
+    background_video: Path | None,
     model: str | None,
     model_path: Path | None,
     providers: tuple[str, ...] | None,
@@ -140,6 +153,8 @@ def video_command(
         require_cv2().setNumThreads(1)
     video = VideoOptions(
         format=video_format,
+        codec=codec,
+        background=background_video,
         smoothing=Smoothing() if smooth else None,
         audio=audio,
         rate=Fraction(fps).limit_denominator(1001) if fps else None,
@@ -193,7 +208,7 @@ def _targets(
     if output.suffix:
         raise click.UsageError("with several inputs, --output must be a folder")
     fmt = video_format or "webm"
-    suffix = "" if fmt == "png" else f".{fmt}"
+    suffix = "" if fmt in ("png", "webp") else f".{fmt}"
     return [(source, output / f"{source.stem}{suffix}") for source in inputs]
 
 

@@ -33,7 +33,12 @@ __all__ = ["MEDIA_TYPES", "JobRequest", "JobStore"]
 
 log = logging.getLogger("alphacut.server.jobs")
 
-MEDIA_TYPES = {"webm": "video/webm", "mov": "video/quicktime", "mp4": "video/mp4"}
+MEDIA_TYPES = {
+    "webm": "video/webm",
+    "mov": "video/quicktime",
+    "mp4": "video/mp4",
+    "gif": "image/gif",
+}
 _FINISHED = ("done", "failed", "cancelled")
 _PROGRESS_EVERY_S = 0.5
 

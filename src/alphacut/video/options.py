@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 
 from ..errors import OptionsError
 from .smooth import Smoothing
@@ -13,17 +14,24 @@ __all__ = ["VideoOptions"]
 
 @dataclass(frozen=True)
 class VideoOptions:
-    """format: "webm", "mov", "mp4" or "png" (frames), or None to go by the destination's
-    suffix. smoothing: temporal smoothing of the masks, None for each frame on its own.
-    audio: keep the input's sound where the output can carry it. rate: frames per second of
-    an image-sequence input (None: 25); a video file keeps its own timing."""
+    """format: "webm", "mov", "mp4", "gif", or "png" / "webp" (a folder of frames), or None
+    to go by the destination's suffix. codec: for .mov, "prores" (ProRes 4444, the default)
+    or "qtrle" (QuickTime Animation, lossless). smoothing: temporal smoothing of the masks,
+    None for each frame on its own. audio: keep the input's sound where the output can carry
+    it. rate: frames per second of an image-sequence input (None: 25); a video file keeps its
+    own timing. background: a video to composite the cutouts onto (looped when shorter,
+    cut when longer, scaled to cover the frame)."""
 
     format: str | None = None
+    codec: str | None = None
     smoothing: Smoothing | None = field(default_factory=Smoothing)
     audio: bool = True
     rate: Fraction | None = None
+    background: Path | None = None
 
     def __post_init__(self) -> None:
+        if self.codec not in (None, "prores", "qtrle"):
+            raise OptionsError(f"codec must be prores or qtrle, not {self.codec!r}")
         if self.rate is not None:
             if self.rate <= 0 or self.rate > 1000:
                 raise OptionsError(f"rate must be above 0 and at most 1000 fps, not {self.rate}")

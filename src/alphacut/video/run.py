@@ -15,8 +15,10 @@ from typing import Protocol
 from PIL import Image
 
 from .._system import usable_cores
+from ..errors import OptionsError
 from ..imageio import DecodedImage
 from ..options import Limits, RemoveOptions
+from ..pipeline import apply_background_image
 from .options import VideoOptions
 from .sequence import ImageSequence, is_sequence
 from .sink import Sink, check_opaque, format_for
@@ -115,6 +117,27 @@ def remove_frames(
                 pending.cancel()
 
 
+class Backdrop:
+    """A background video's frames, one per call, looping back to its start at its end."""
+
+    def __init__(self, path: Path, limits: Limits | None) -> None:
+        self._path, self._limits = path, limits
+        self._reader = VideoSource(path, limits)
+        self._frames = iter(self._reader)
+
+    def behind(self, cutout: Image.Image) -> Image.Image:
+        frame = next(self._frames, None)
+        if frame is None:  # shorter than the video: start again
+            self._reader.close()
+            self._reader = VideoSource(self._path, self._limits)
+            self._frames = iter(self._reader)
+            frame = next(self._frames)
+        return apply_background_image(cutout.convert("RGBA"), frame.image).convert("RGB")
+
+    def close(self) -> None:
+        self._reader.close()
+
+
 def remove_video(
     remover: FrameRemover,
     source: str | Path,
@@ -132,7 +155,9 @@ def remove_video(
     video = video or VideoOptions()
     destination = Path(destination)
     fmt = format_for(destination, video.format)
-    check_opaque(fmt, options)
+    check_opaque(fmt, options, video.background is not None)
+    if video.background is not None and (options.bgcolor or options.background_image):
+        raise OptionsError("give one background: a colour, an image or a video")
     started = time.perf_counter()
     reader: VideoSource | ImageSequence = (
         ImageSequence(source, limits, video.rate)
@@ -149,10 +174,12 @@ def remove_video(
                 yield frame.image
 
         sound = Path(source) if video.audio and info.audio else None  # sequences have none
-        sink = Sink(destination, fmt, info, sound)
+        sink = Sink(destination, fmt, info, sound, video.codec)
         frames = remove_frames(remover, images(), options, smoothing=video.smoothing, jobs=jobs)
+        backdrop = Backdrop(video.background, limits) if video.background is not None else None
         try:
-            for result in frames:
+            for cutout in frames:
+                result = backdrop.behind(cutout) if backdrop is not None else cutout
                 sink.write(result, timestamps.popleft())
                 if progress is not None:
                     progress(sink.frames, info.frames)
@@ -160,6 +187,9 @@ def remove_video(
         except BaseException:
             sink.abort()
             raise
+        finally:
+            if backdrop is not None:
+                backdrop.close()
     return VideoReport(
         source=Path(source),
         destination=destination,

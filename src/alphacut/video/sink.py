@@ -1,9 +1,10 @@
 """Writing video: the container follows the output's suffix (or --format).
 
 - webm: VP9 through libvpx with an alpha plane (yuva420p);
-- mov: ProRes 4444 with alpha (yuva444p10le);
-- mp4: H.264, only for results on an opaque background (a colour or an image);
-- png: a folder of one PNG per frame, zero-padded names.
+- mov: ProRes 4444 with alpha (yuva444p10le), or QuickTime Animation (qtrle, argb, lossless);
+- gif: a palette of 255 colours per frame plus one transparent entry (1-bit alpha);
+- mp4: H.264, only for results on an opaque background (a colour, an image or a video);
+- png / webp: a folder of one image per frame (lossless), zero-padded names.
 
 Every sink writes beside its destination under a temporary name and renames on `close()`;
 `abort()` removes what was written, so a failure or Ctrl-C never leaves a partial output.
@@ -12,6 +13,7 @@ Every sink writes beside its destination under a temporary name and renames on `
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 from pathlib import Path
@@ -28,9 +30,13 @@ from .source import VideoInfo, require_av
 
 __all__ = ["FORMATS", "Sink", "check_opaque", "format_for"]
 
-VideoFormat = Literal["webm", "mov", "mp4", "png"]
-FORMATS: tuple[VideoFormat, ...] = ("webm", "mov", "mp4", "png")
-_SUFFIXES: dict[str, VideoFormat] = {".webm": "webm", ".mov": "mov", ".mp4": "mp4", ".m4v": "mp4"}
+VideoFormat = Literal["webm", "mov", "mp4", "gif", "png", "webp"]
+FORMATS: tuple[VideoFormat, ...] = ("webm", "mov", "mp4", "gif", "png", "webp")
+FRAME_FOLDERS = ("png", "webp")
+CODECS = ("prores", "qtrle")  # for .mov
+_SUFFIXES: dict[str, VideoFormat] = {
+    ".webm": "webm", ".mov": "mov", ".mp4": "mp4", ".m4v": "mp4", ".gif": "gif",
+}  # fmt: skip
 
 # (codec, pixel format, encoder options). VP9 at crf 18 keeps the alpha plane within about
 # 1% MAD of the lossless PNG frames; "good" quality at cpu-used 5 with row threading is the
@@ -43,18 +49,26 @@ _CODECS: dict[str, tuple[str, str, dict[str, str]]] = {
     ),
     "mov": ("prores_ks", "yuva444p10le", {"profile": "4", "alpha_bits": "16"}),
     "mp4": ("libx264", "yuv420p", {"crf": "18", "preset": "veryfast"}),
+    "gif": ("gif", "pal8", {}),
+    "qtrle": ("qtrle", "argb", {}),
 }
+_TRANSPARENT = 255  # the GIF palette entry that is see-through
 # Muxer options: MP4s start with their index so they play while downloading.
 _MUXER_OPTIONS: dict[str, dict[str, str]] = {"mp4": {"movflags": "+faststart"}}
 
 
-def check_opaque(fmt: VideoFormat, options: RemoveOptions) -> None:
+def check_opaque(fmt: VideoFormat, options: RemoveOptions, background_video: bool = False) -> None:
     """H.264 has no alpha: refuse before any work unless the result is opaque anyway."""
-    opaque = options.only_mask or options.bgcolor is not None or options.background_image
+    opaque = (
+        options.only_mask
+        or options.bgcolor is not None
+        or options.background_image
+        or background_video
+    )
     if fmt == "mp4" and not opaque:
         raise OptionsError(
-            ".mp4 (H.264) has no alpha channel: give --bgcolor, --background-image or "
-            "--only-mask, or write .webm or .mov to keep the transparency"
+            ".mp4 (H.264) has no alpha channel: give --bgcolor, --background-image, "
+            "--background-video or --only-mask, or write .webm or .mov to keep the transparency"
         )
 
 
@@ -71,8 +85,8 @@ def format_for(destination: Path, requested: str | None) -> VideoFormat:
         return _SUFFIXES[suffix]
     if suffix and suffix != ".png":
         raise OptionsError(
-            f"cannot tell the video format from {destination.name!r}: use .webm or .mov (alpha), "
-            ".mp4 (with a background), a folder for PNG frames, or --format"
+            f"cannot tell the video format from {destination.name!r}: use .webm, .mov or .gif "
+            "(alpha), .mp4 (with a background), a folder for PNG frames, or --format"
         )
     return "png"
 
@@ -86,24 +100,27 @@ class Sink:
         fmt: VideoFormat,
         info: VideoInfo,
         audio_source: Path | None = None,
+        codec: str | None = None,
     ):
         self.destination = destination
         self.format = fmt
         self.frames = 0
         self._info = info
+        if codec not in (None, *CODECS) or (codec == "qtrle" and fmt != "mov"):
+            raise OptionsError(f"--codec {codec} is for .mov only (prores or qtrle)")
         destination.parent.mkdir(parents=True, exist_ok=True)
         self._temporary = destination.with_name(f".{destination.name}.{os.getpid()}.partial")
-        if fmt == "png":
+        self._container: Any = None
+        self._audio: AudioTrack | None = None
+        if fmt in FRAME_FOLDERS:
             self._temporary.mkdir()
-            self._container: Any = None
-            self._audio: AudioTrack | None = None
             return
         av = require_av()
-        codec, pixel_format, options = _CODECS[fmt]
+        codec_name, pixel_format, options = _CODECS["qtrle" if codec == "qtrle" else fmt]
         self._container = av.open(
             str(self._temporary), "w", format=fmt, options=_MUXER_OPTIONS.get(fmt, {})
         )
-        stream = self._container.add_stream(codec, rate=info.rate, options=options)
+        stream = self._container.add_stream(codec_name, rate=info.rate, options=options)
         stream.width = _even(info.width) if fmt == "mp4" else info.width
         stream.height = _even(info.height) if fmt == "mp4" else info.height
         stream.pix_fmt = pixel_format
@@ -113,8 +130,10 @@ class Sink:
             # Tells players (Chromium included) that the stream carries alpha.
             stream.metadata["alpha_mode"] = "1"
         self._stream = stream
+        self._pixel_format = pixel_format
         self._last_pts: int | None = None
-        self._audio = AudioTrack(audio_source, self._container, fmt) if audio_source else None
+        if audio_source and fmt != "gif":
+            self._audio = AudioTrack(audio_source, self._container, fmt)
 
     @property
     def audio_codec(self) -> str | None:
@@ -122,13 +141,16 @@ class Sink:
         return self._audio.codec if self._audio is not None else None
 
     def write(self, result: Image.Image, pts: int | None) -> None:
-        if self.format == "png":
-            name = f"frame_{self.frames + 1:0{_digits(self._info.frames)}d}.png"
-            (self._temporary / name).write_bytes(encode_png(result))
+        if self.format in FRAME_FOLDERS:
+            name = f"frame_{self.frames + 1:0{_digits(self._info.frames)}d}.{self.format}"
+            (self._temporary / name).write_bytes(_frame_file(result, self.format))
             self.frames += 1
             return
         av = require_av()
-        frame = av.VideoFrame.from_ndarray(self._pixels(result), format=self._array_format())
+        if self._pixel_format == "pal8":
+            frame = av.VideoFrame.from_ndarray(_paletted(result), format="pal8")
+        else:
+            frame = av.VideoFrame.from_ndarray(self._pixels(result), format=self._array_format())
         if pts is None or (self._last_pts is not None and pts <= self._last_pts):
             # Missing or repeated timestamps: continue at the average frame rate.
             step = round(1 / (self._info.rate * self._info.time_base)) or 1
@@ -167,7 +189,7 @@ class Sink:
             if self._audio is not None:
                 self._audio.close()
             self._container.close()
-        if self.format == "png" and self.destination.is_dir():
+        if self.format in FRAME_FOLDERS and self.destination.is_dir():
             shutil.rmtree(self.destination)  # replaced as a whole, never mixed with old frames
         os.replace(self._temporary, self.destination)
         return self.destination
@@ -183,6 +205,30 @@ class Sink:
         else:
             with contextlib.suppress(OSError):
                 self._temporary.unlink()
+
+
+def _frame_file(result: Image.Image, fmt: str) -> bytes:
+    if fmt == "png":
+        return encode_png(result)
+    buffer = io.BytesIO()
+    result.save(buffer, "WEBP", lossless=True, quality=50, method=2)  # lossless, quick effort
+    return buffer.getvalue()
+
+
+def _paletted(result: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """A GIF frame: 255 colours from the image (median cut) and one transparent entry where
+    alpha is under half. Unused entries stay opaque, since FFmpeg's GIF encoder takes the
+    first see-through entry it finds as the transparent one."""
+    rgba = result.convert("RGBA")
+    colours = rgba.convert("RGB").quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+    indices = np.asarray(colours).copy()
+    indices[np.asarray(rgba.getchannel("A")) < 128] = _TRANSPARENT
+    rgb = np.array(colours.getpalette() or [], np.uint8).reshape(-1, 3)[:255]
+    palette = np.zeros((256, 4), np.uint8)  # ARGB, as PyAV takes it
+    palette[:, 0] = 255
+    palette[: len(rgb), 1:] = rgb
+    palette[_TRANSPARENT] = 0
+    return indices, palette
 
 
 def _even(value: int) -> int:

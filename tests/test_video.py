@@ -18,6 +18,7 @@ pytest.importorskip("av")
 from alphacut import (
     LicenseNotAccepted,
     Limits,
+    OptionsError,
     RemoveOptions,
     Remover,
     Smoothing,
@@ -484,3 +485,16 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert list(target.parent.iterdir()) == []
+
+
+def test_batches_of_frames_give_the_same_masks(
+    clip: Path, remover: Remover, tmp_path: Path
+) -> None:
+    """Ten frames in runs of four (4, 4, 2) through the dynamic-batch copy of u2netp."""
+    one, four = tmp_path / "one", tmp_path / "four"
+    remover.remove_video(clip, one, video=VideoOptions(smoothing=None))
+    report = remover.remove_video(clip, four, video=VideoOptions(smoothing=None, batch=4))
+    assert report.frames == FRAMES
+    np.testing.assert_array_equal(_alpha_of_pngs(four), _alpha_of_pngs(one))
+    with pytest.raises(OptionsError, match="batch"):
+        VideoOptions(batch=0)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PIL import Image
 
 from .batch import BatchItem, plan_batch, run_batch
@@ -18,13 +20,23 @@ from .models.registry import DEFAULT_VITMATTE, ModelSpec, get_spec
 from .models.session import Session
 from .models.store import ProgressCallback, ensure_model
 from .options import Limits, RemoveOptions, RuntimeOptions
-from .pipeline import Refiner, compose, post_process, predict_masks
+from .pipeline import Refiner, compose, post_process, predict_masks, prepare, saliency_to_mask
 from .pipeline.vitmatte import vitmatte_alpha
 
 if TYPE_CHECKING:
     from .video import Smoothing, VideoOptions, VideoReport
 
-__all__ = ["Remover"]
+__all__ = ["FrameMasks", "Remover"]
+
+
+@dataclass(frozen=True)
+class FrameMasks:
+    """How a video's frames get their masks: `predict(frames, options)` gives each frame's
+    masks for a group of `group` frames; `in_order`: one call at a time, in frame order."""
+
+    predict: Callable[[list[DecodedImage], RemoveOptions], list[list[Image.Image]]]
+    group: int
+    in_order: bool
 
 
 class Remover:
@@ -63,6 +75,7 @@ class Remover:
         self._lock = threading.Lock()
         self._backgrounds: dict[Path, Image.Image] = {}
         self._refiners: dict[str, Session] = {}
+        self._batched_session: Session | None = None
 
     @property
     def session(self) -> Session:
@@ -116,17 +129,38 @@ class Remover:
         matting and compositing: one for most models, one per category for clothes."""
         return predict_masks(self.session, decoded.image, options or self.options)
 
-    def frame_masks(
-        self,
-    ) -> tuple[Callable[[DecodedImage, RemoveOptions], list[Image.Image]], bool]:
-        """How one video's frames get their masks: a function, and whether it must see the
-        frames one at a time in order (a recurrent model, whose state runs through the
-        video) rather than several at once."""
+    def frame_masks(self, batch: int = 1) -> FrameMasks:
+        """How one video's frames get their masks. A recurrent model sees them one at a time
+        in order (its state runs through the video); with `batch` above 1, a saliency model
+        runs that many frames per call through a dynamic-batch copy of itself (identical
+        masks; it pays on GPUs, not on CPUs)."""
         session = self.session
         if isinstance(session, RecurrentSession):
             stream = session.stream()
-            return (lambda decoded, options: [stream.step(decoded.image)]), True
-        return self.predict, False
+            return FrameMasks(lambda group, _: [[stream.step(d.image)] for d in group], 1, True)
+        if batch > 1 and session.spec.kind == "saliency" and not self.runtime.fast:
+            batched = self._batched()
+            spec = batched.spec
+
+            def predict(group: list[DecodedImage], _: RemoveOptions) -> list[list[Image.Image]]:
+                saliency = batched.run(np.concatenate([prepare(d.image, spec) for d in group]))
+                return [
+                    [saliency_to_mask(s, spec, d.image.size)]
+                    for s, d in zip(saliency, group, strict=True)
+                ]
+
+            return FrameMasks(predict, batch, False)
+        return FrameMasks(
+            lambda group, options: [self.predict(d, options) for d in group], 1, False
+        )
+
+    def _batched(self) -> Session:
+        from .graphs.dynamic_batch import batched_session
+
+        with self._lock:
+            if self._batched_session is None:
+                self._batched_session = batched_session(self.session, self.runtime)
+            return self._batched_session
 
     def _vitmatte(self, options: RemoveOptions) -> Refiner:
         name = f"vitmatte-{options.vitmatte_model}" if options.vitmatte_model else DEFAULT_VITMATTE
@@ -199,14 +233,17 @@ class Remover:
         options: RemoveOptions | None = None,
         *,
         smoothing: Smoothing | None = None,
+        batch: int = 1,
     ) -> Iterator[Image.Image]:
         """Results for frames you decode yourself, in order, several in flight at once;
         with `smoothing`, the masks are steadied over time (results then lag the frames
-        fed in by `smoothing.radius`)."""
+        fed in by `smoothing.radius`); `batch`: frames per model run (see `frame_masks`)."""
         from .video import remove_frames
 
         self.load()
-        return remove_frames(self, frames, options or self.options, smoothing=smoothing)
+        return remove_frames(
+            self, frames, options or self.options, smoothing=smoothing, batch=batch
+        )
 
     def remove_many(
         self,

@@ -136,9 +136,9 @@ def quality(frames: int, rvm: bool) -> None:
         return out, time.perf_counter() - started
 
     def rvm_masks(model: Remover, images: list[Image.Image]) -> tuple[list[Image.Image], float]:
-        predict, _ = model.frame_masks()
+        plan = model.frame_masks()
         started = time.perf_counter()
-        out = [predict(DecodedImage(i, None, "frame"), model.options)[0] for i in images]
+        out = [plan.predict([DecodedImage(i, None, "frame")], model.options)[0][0] for i in images]
         return out, time.perf_counter() - started
 
     def floats(masks: list[Image.Image]) -> list[np.ndarray]:

@@ -58,6 +58,15 @@ _IMAGE_ONLY = frozenset({"output_format", "png_compress_level", "quality", "keep
     "[default: one per core]",
 )
 @click.option(
+    "--batch",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Frames per model run, through a dynamic-batch copy of the model (same masks). "
+    "Pays on a GPU; on a CPU one frame per run on each core is faster (7.8 against 6.3 fps "
+    "at --batch 4, 640x360, 2 cores).",
+)
+@click.option(
     "--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them)."
 )
 @click.option(
@@ -102,6 +111,7 @@ def video_command(
     fast: bool,
     accept_licenses: tuple[str, ...],
     jobs: int | None,
+    batch: int,
     overwrite: bool,
     audio: bool,
     smooth: bool,
@@ -155,6 +165,7 @@ def video_command(
         format=video_format,
         codec=codec,
         background=background_video,
+        batch=batch,
         smoothing=Smoothing() if smooth else None,
         audio=audio,
         rate=Fraction(fps).limit_denominator(1001) if fps else None,

@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..errors import InvalidModel
+from ..errors import InferenceError, InvalidModel
 from ..imageio import atomic_write_bytes
 from ..models.session import Session, custom_spec
 from ..options import RuntimeOptions
 from ..pipeline.mask import saliency_to_mask
 from .quantize_graph import require_onnx
 
-__all__ = ["BatchCheck", "make_batch_dynamic", "verify_dynamic_batch"]
+__all__ = ["BatchCheck", "batched_session", "make_batch_dynamic", "verify_dynamic_batch"]
 
 BATCH_DIM = "batch"
 
@@ -85,3 +85,22 @@ def verify_dynamic_batch(original: Path, batched: Path, tensors: list[np.ndarray
         for a, b in zip(alone, joint, strict=True)
     )
     return BatchCheck(len(tensors), float(np.abs(alone - joint).max()), same_masks)
+
+
+def batched_session(session: Session, runtime: RuntimeOptions | None = None) -> Session:
+    """A session on a dynamic-batch copy of `session`'s model, made once in the model cache
+    and checked to give the original's masks exactly; InferenceError if it cannot."""
+    from ..models.store import cache_dir
+
+    target = cache_dir() / f"{session.spec.name}.dynamic-batch.onnx"
+    if not target.exists():
+        make_batch_dynamic(session.path, target)
+        width, height = session.spec.input_size
+        rng = np.random.default_rng(0)
+        probes = [rng.standard_normal((1, 3, height, width)).astype(np.float32) for _ in range(2)]
+        if not verify_dynamic_batch(session.path, target, probes).identical_masks:
+            target.unlink()
+            raise InferenceError(
+                f"{session.spec.name} cannot be batched without changing its output"
+            )
+    return Session(session.spec, target, runtime or session.runtime)

@@ -16,9 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
-
-from ..errors import InferenceError, InferenceTimeout, ModelNotFound, Overloaded
+from ..errors import InferenceTimeout, ModelNotFound, Overloaded
 from ..imageio import MEDIA_TYPES, encode
 from ..models import MODELS, Session, find_model, get_spec, load_session
 from ..options import Limits, RemoveOptions
@@ -115,23 +113,9 @@ class Engine:
     def _batched(self, session: Session) -> Session:
         """A session on a dynamic-batch copy of the model (made once, checked to reproduce the
         original exactly), with a micro-batcher in front of it."""
-        from ..graphs.dynamic_batch import make_batch_dynamic, verify_dynamic_batch
-        from ..models.store import cache_dir
+        from ..graphs.dynamic_batch import batched_session
 
-        target = cache_dir() / f"{session.spec.name}.dynamic-batch.onnx"
-        if not target.exists():
-            make_batch_dynamic(session.path, target)
-            width, height = session.spec.input_size
-            rng = np.random.default_rng(0)
-            probes = [
-                rng.standard_normal((1, 3, height, width)).astype(np.float32) for _ in range(2)
-            ]
-            if not verify_dynamic_batch(session.path, target, probes).identical_masks:
-                target.unlink()
-                raise InferenceError(
-                    f"{session.spec.name} cannot be batched without changing its output"
-                )
-        batched = Session(session.spec, target, self._runtime)
+        batched = batched_session(session, self._runtime)
         self._batchers[session.spec.name] = MicroBatcher(
             batched,
             self.settings.max_batch,

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PIL import Image
 
@@ -25,15 +25,16 @@ from .sink import Sink, check_opaque, format_for
 from .smooth import Smoothing, TemporalSmoother
 from .source import VideoSource
 
+if TYPE_CHECKING:
+    from ..remover import FrameMasks
+
 __all__ = ["FrameRemover", "VideoReport", "remove_frames", "remove_video"]
 
 Progress = Callable[[int, int], None]  # (frames done, frames expected or 0)
 
 
 class FrameRemover(Protocol):
-    def frame_masks(
-        self,
-    ) -> tuple[Callable[[DecodedImage, RemoveOptions], list[Image.Image]], bool]: ...
+    def frame_masks(self, batch: int = 1) -> FrameMasks: ...
 
     def process(
         self,
@@ -69,45 +70,55 @@ def remove_frames(
     *,
     smoothing: Smoothing | None = None,
     jobs: int | None = None,
+    batch: int = 1,
 ) -> Iterator[Image.Image]:
     """Each frame's result, in order. The model runs on up to 2 × jobs frames at once (a
-    recurrent one on one frame at a time, in order); the masks are smoothed over time in
-    order (which holds back `smoothing.radius` frames), then composited on the pool."""
-    depth = 2 * (jobs or usable_cores())
+    recurrent one on one frame at a time, in order; with `batch`, groups of that many per
+    run); the masks are smoothed over time in order (which holds back `smoothing.radius`
+    frames), then composited on the pool."""
+    plan = remover.frame_masks(batch)
+    depth = max(2 * (jobs or usable_cores()), 2 * plan.group)
     smoother = TemporalSmoother(smoothing) if smoothing is not None else None
-    predict, in_order = remover.frame_masks()
-    masking: deque[tuple[DecodedImage, Future[list[Image.Image]]]] = deque()
+    masking: deque[tuple[list[DecodedImage], Future[list[list[Image.Image]]]]] = deque()
+    group: list[DecodedImage] = []
     unsmoothed: deque[DecodedImage] = deque()
     composing: deque[Future[Image.Image]] = deque()
     with (
         ThreadPoolExecutor(jobs or usable_cores(), thread_name_prefix="alphacut-video") as pool,
         ThreadPoolExecutor(1, thread_name_prefix="alphacut-video-model") as one_at_a_time,
     ):
-        masker = one_at_a_time if in_order else pool
+        masker = one_at_a_time if plan.in_order else pool
+
+        def submit_group() -> None:
+            if group:
+                masking.append((list(group), masker.submit(plan.predict, list(group), options)))
+                group.clear()
 
         def compose(decoded: DecodedImage, masks: list[Image.Image]) -> None:
             composing.append(pool.submit(remover.process, decoded, options, masks=masks))
 
-        def settle(decoded: DecodedImage, masks: list[Image.Image]) -> None:
-            if smoother is None:
-                compose(decoded, masks)
-                return
-            unsmoothed.append(decoded)
-            for smoothed in smoother.push(decoded.image, masks):
-                compose(unsmoothed.popleft(), smoothed)
+        def settle_oldest() -> None:
+            waiting, future = masking.popleft()
+            for decoded, masks in zip(waiting, future.result(), strict=True):
+                if smoother is None:
+                    compose(decoded, masks)
+                    continue
+                unsmoothed.append(decoded)
+                for smoothed in smoother.push(decoded.image, masks):
+                    compose(unsmoothed.popleft(), smoothed)
 
         try:
             for index, frame in enumerate(frames):
-                decoded = DecodedImage(frame.convert("RGB"), None, f"frame {index}")
-                masking.append((decoded, masker.submit(predict, decoded, options)))
-                if len(masking) >= depth:
-                    waiting, future = masking.popleft()
-                    settle(waiting, future.result())
+                group.append(DecodedImage(frame.convert("RGB"), None, f"frame {index}"))
+                if len(group) >= plan.group:
+                    submit_group()
+                if len(masking) * plan.group >= depth:
+                    settle_oldest()
                 while composing and (len(composing) >= depth or composing[0].done()):
                     yield composing.popleft().result()
+            submit_group()
             while masking:
-                waiting, future = masking.popleft()
-                settle(waiting, future.result())
+                settle_oldest()
             for smoothed in smoother.finish() if smoother is not None else []:
                 compose(unsmoothed.popleft(), smoothed)
             while composing:
@@ -175,7 +186,9 @@ def remove_video(
 
         sound = Path(source) if video.audio and info.audio else None  # sequences have none
         sink = Sink(destination, fmt, info, sound, video.codec)
-        frames = remove_frames(remover, images(), options, smoothing=video.smoothing, jobs=jobs)
+        frames = remove_frames(
+            remover, images(), options, smoothing=video.smoothing, jobs=jobs, batch=video.batch
+        )
         backdrop = Backdrop(video.background, limits) if video.background is not None else None
         try:
             for cutout in frames:

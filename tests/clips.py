@@ -43,7 +43,6 @@ def frame_times(path: Path, decoder: str | None = None) -> tuple[list[float], li
 def with_tone(video: Path, target: Path, seconds: float = 1.0) -> Path:
     """`video`'s frames (copied) with a 440 Hz AAC tone of `seconds`, as phones record."""
     import av
-    import numpy as np
 
     rate = 44100
     with av.open(str(video)) as reader, av.open(str(target), "w") as writer:
@@ -55,13 +54,21 @@ def with_tone(video: Path, target: Path, seconds: float = 1.0) -> Path:
             if packet.dts is not None:
                 packet.stream = video_out
                 writer.mux(packet)
-        t = np.arange(round(rate * seconds)) / rate
-        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
-        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
-        frame.sample_rate = rate
-        for packet in [*audio.encode(frame), *audio.encode(None)]:
-            writer.mux(packet)
+        add_tone(writer, audio, seconds)
     return target
+
+
+def add_tone(container: object, stream: object, seconds: float, rate: int = 44100) -> None:
+    """Encode and mux a 440 Hz mono tone of `seconds` into `stream` (AAC, say)."""
+    import av
+    import numpy as np
+
+    t = np.arange(round(rate * seconds)) / rate
+    samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+    frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+    frame.sample_rate = rate
+    for packet in [*stream.encode(frame), *stream.encode(None)]:  # type: ignore[attr-defined]
+        container.mux(packet)  # type: ignore[attr-defined]
 
 
 def audio_seconds(path: Path) -> tuple[str | None, float]:
@@ -96,7 +103,6 @@ def phone_clip(source: Path, target: Path, frames: int, rotation: int) -> Path:
     """The first `frames` frames of `source` as a phone records them: H.264 stored sideways
     with a display `rotation` (degrees counter-clockwise) in the container, and AAC sound."""
     import av
-    import numpy as np
 
     with av.open(str(source)) as reader, av.open(str(target), "w") as writer:
         stream_in = reader.streams.video[0]
@@ -115,13 +121,7 @@ def phone_clip(source: Path, target: Path, frames: int, rotation: int) -> Path:
                 writer.mux(packet)
         for packet in video.encode(None):
             writer.mux(packet)
-        seconds = frames / float(stream_in.average_rate)
-        t = np.arange(round(44100 * seconds)) / 44100
-        tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
-        samples = av.AudioFrame.from_ndarray(tone, format="flt", layout="mono")
-        samples.sample_rate = 44100
-        for packet in [*audio.encode(samples), *audio.encode(None)]:
-            writer.mux(packet)
+        add_tone(writer, audio, frames / float(stream_in.average_rate))
     return target
 
 

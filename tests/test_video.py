@@ -28,6 +28,7 @@ from alphacut import (
 )
 from alphacut.video import VideoSource
 from clips import (
+    add_tone,
     audio_seconds,
     ffmpeg_frames,
     frame_times,
@@ -153,13 +154,7 @@ def _audio_only(path: Path) -> Path:
     import av
 
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=44100)
-        t = np.arange(44100) / 44100
-        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
-        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
-        frame.sample_rate = 44100
-        for packet in [*stream.encode(frame), *stream.encode(None)]:
-            container.mux(packet)
+        add_tone(container, container.add_stream("aac", rate=44100), 1.0)
     return path
 
 

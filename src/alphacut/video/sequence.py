@@ -11,14 +11,13 @@ import re
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 
 from PIL import Image
 
 from ..errors import InputError, UnsupportedVideo, VideoTooLarge
 from ..imageio import decode
 from ..options import Limits
-from .source import Frame, VideoInfo
+from .source import Closing, Frame, VideoInfo
 
 __all__ = ["DEFAULT_RATE", "ImageSequence", "is_sequence", "sequence_files"]
 
@@ -66,7 +65,7 @@ def sequence_files(source: str | Path) -> list[Path]:
     return sorted((Path(m) for m in glob.glob(text) if Path(m).is_file()), key=_natural)
 
 
-class ImageSequence:
+class ImageSequence(Closing):
     """Frames from image files, with the interface of `VideoSource`."""
 
     def __init__(
@@ -118,14 +117,3 @@ class ImageSequence:
 
     def close(self) -> None:
         """Nothing to release: each frame's file is opened only while it is decoded."""
-
-    def __enter__(self) -> ImageSequence:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -12,14 +12,16 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from PIL import Image
 
 from ..errors import MissingDependency, UnsupportedVideo, VideoTooLarge
 from ..options import Limits
 
-__all__ = ["Frame", "VideoInfo", "VideoSource", "require_av"]
+__all__ = ["Closing", "Frame", "VideoInfo", "VideoSource", "require_av"]
+
+_Self = TypeVar("_Self", bound="Closing")
 
 # Demuxers that read still images: a photo handed to `alphacut video` is a mistake to name.
 _IMAGE_FORMATS = ("image2", "_pipe", "png", "jpeg", "webp_pipe", "bmp", "tiff")
@@ -58,7 +60,25 @@ class Frame:
     index: int
 
 
-class VideoSource:
+class Closing:
+    """`with` support for readers that have a `close`."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class VideoSource(Closing):
     """An open video file. Iterate for frames; `info` describes the video stream."""
 
     def __init__(self, path: str | Path, limits: Limits | None = None) -> None:
@@ -172,17 +192,6 @@ class VideoSource:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self._container.close()
-
-    def __enter__(self) -> VideoSource:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 # Display rotations (counter-clockwise) as the PIL turn that shows the frame upright.

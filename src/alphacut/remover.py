@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,18 +24,9 @@ from .pipeline.vitmatte import vitmatte_alpha
 
 if TYPE_CHECKING:
     from .video import Smoothing, VideoOptions, VideoReport
+    from .video.run import FrameMasks
 
-__all__ = ["FrameMasks", "Remover"]
-
-
-@dataclass(frozen=True)
-class FrameMasks:
-    """How a video's frames get their masks: `predict(frames, options)` gives each frame's
-    masks for a group of `group` frames; `in_order`: one call at a time, in frame order."""
-
-    predict: Callable[[list[DecodedImage], RemoveOptions], list[list[Image.Image]]]
-    group: int
-    in_order: bool
+__all__ = ["Remover"]
 
 
 class Remover:
@@ -134,6 +124,8 @@ class Remover:
         in order (its state runs through the video); with `batch` above 1, a saliency model
         runs that many frames per call through a dynamic-batch copy of itself (identical
         masks; it pays on GPUs, not on CPUs)."""
+        from .video.run import FrameMasks
+
         session = self.session
         if isinstance(session, RecurrentSession):
             stream = session.stream()

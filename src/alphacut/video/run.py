@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from PIL import Image
 
@@ -25,12 +25,19 @@ from .sink import Sink, check_opaque, format_for
 from .smooth import Smoothing, TemporalSmoother
 from .source import VideoSource
 
-if TYPE_CHECKING:
-    from ..remover import FrameMasks
-
-__all__ = ["FrameRemover", "VideoReport", "remove_frames", "remove_video"]
+__all__ = ["FrameMasks", "FrameRemover", "VideoReport", "remove_frames", "remove_video"]
 
 Progress = Callable[[int, int], None]  # (frames done, frames expected or 0)
+
+
+@dataclass(frozen=True)
+class FrameMasks:
+    """How a video's frames get their masks: `predict(frames, options)` gives each frame's
+    masks for a group of `group` frames; `in_order`: one call at a time, in frame order."""
+
+    predict: Callable[[list[DecodedImage], RemoveOptions], list[list[Image.Image]]]
+    group: int
+    in_order: bool
 
 
 class FrameRemover(Protocol):

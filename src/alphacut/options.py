@@ -35,6 +35,8 @@ __all__ = [
 ]
 
 OutputFormat = Literal["png", "webp", "jpeg"]
+RefineMethod = Literal["auto", "cf", "knn", "guided"]
+REFINE_METHODS: tuple[RefineMethod, ...] = ("auto", "cf", "knn", "guided")
 ClothCategory = Literal["upper", "lower", "full", "attire"]
 CLOTH_CATEGORIES: tuple[ClothCategory, ...] = ("upper", "lower", "full", "attire")
 #: rembg's ViTMatte checkpoints; the first is its default.
@@ -162,6 +164,18 @@ class RemoveOptions:
         None,
         "ViTMatte checkpoint: " + ", ".join(VITMATTE_VARIANTS) + ". [default: the first]",
     )
+    refine: RefineMethod | None = _setting(
+        None,
+        "Solve the alpha again where the mask is unsure (and where --hints say): auto, cf "
+        "(closed-form), knn or guided (fast); colours are decontaminated too (needs "
+        "alphacut[matting]). [default: off; --refine alone: auto]",
+    )
+    hints: Path | None = _setting(
+        None,
+        "Hints image (RGBA or LA PNG at the image's size; transparent: no hint, white: keep, "
+        "black: remove, grey: edge), or a folder of them named like the inputs. Turns on "
+        "--refine.",
+    )
     cloth_category: ClothCategory | None = _setting(
         None,
         "u2net_cloth_seg only: upper, lower, full or attire. [default: upper, lower and full "
@@ -206,6 +220,19 @@ class RemoveOptions:
             )
         if self.sam_prompt is not None:
             object.__setattr__(self, "sam_prompt", parse_prompt(self.sam_prompt))
+        if self.hints is not None:
+            object.__setattr__(self, "hints", Path(self.hints))
+            if self.refine is None:
+                object.__setattr__(self, "refine", "auto")
+        if self.refine is not None:
+            if self.refine not in REFINE_METHODS:
+                raise OptionsError(
+                    f"refine must be one of {', '.join(REFINE_METHODS)}, not {self.refine!r}"
+                )
+            if self.alpha_matting or self.vitmatte:
+                raise OptionsError(
+                    "refine does its own matting: do not combine it with alpha_matting or vitmatte"
+                )
 
     def replace(self, **changes: Any) -> RemoveOptions:
         """A copy with some fields changed, validated like a new object."""

@@ -20,6 +20,8 @@ from .models.session import Session
 from .models.store import ProgressCallback, ensure_model
 from .options import Limits, RemoveOptions, RuntimeOptions
 from .pipeline import Refiner, compose, post_process, predict_masks, prepare, saliency_to_mask
+from .pipeline.hints import hints_for, read_hints
+from .pipeline.refine import Hints, Refinement, refine_alpha
 from .pipeline.vitmatte import vitmatte_alpha
 
 if TYPE_CHECKING:
@@ -97,15 +99,23 @@ class Remover:
         options: RemoveOptions | None = None,
         *,
         masks: list[Image.Image] | None = None,
+        hints: Hints | None = None,
     ) -> Image.Image:
         """Run the pipeline on a decoded image: the cutout (RGBA) or mask (L) as a PIL image.
         `masks`: the model's masks when the caller already has them (from a batched run, or
-        smoothed over time), as `predict` gives them."""
+        smoothed over time), as `predict` gives them. `hints`: painted hints already read
+        (else `options.hints`, a file or a folder of files named like the inputs)."""
         options = options or self.options
         image = decoded.image
         masks = masks if masks is not None else self.predict(decoded, options)
         if options.post_process_mask:
             masks = [post_process(m) for m in masks]
+        if options.refine is not None:
+            if hints is None and options.hints is not None:
+                found = hints_for(options.hints, decoded.source)
+                hints = read_hints(found, image.size, self.limits) if found else None
+            refinement = Refinement(method=options.refine)
+            masks = [refine_alpha(image, m, hints, refinement) for m in masks]
         refiner = self._vitmatte(options) if options.vitmatte and not options.only_mask else None
         background = (
             self._background(options.background_image) if options.background_image else None

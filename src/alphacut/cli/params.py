@@ -9,7 +9,14 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import OptionsError
-from ..options import CLOTH_CATEGORIES, RGBA, SETTINGS, parse_color, parse_providers
+from ..options import (
+    CLOTH_CATEGORIES,
+    REFINE_METHODS,
+    RGBA,
+    SETTINGS,
+    parse_color,
+    parse_providers,
+)
 
 
 class ColorType(click.ParamType):  # type: ignore[type-arg]
@@ -78,6 +85,8 @@ _SPECIAL_TYPES: dict[str, Any] = {
     "background_image": click.Path(exists=True, dir_okay=False, path_type=Path),
     "output_format": click.Choice(["png", "webp", "jpeg"]),
     "cloth_category": click.Choice(CLOTH_CATEGORIES),
+    "refine": click.Choice(REFINE_METHODS),
+    "hints": click.Path(exists=True, path_type=Path),
 }
 
 
@@ -136,8 +145,14 @@ def _add_settings(command: Any, skip: frozenset[str]) -> Any:
                 setting.name, type(setting.default) if setting.default is not None else str
             )
             shown = f"  [default: {setting.default}]" if setting.default is not None else ""
-            option = click.option(
-                *flags, setting.name, type=kind, default=None, help=setting.help + shown
-            )
+            if setting.name == "refine":  # --refine alone means --refine auto
+                option = click.option(
+                    *flags, setting.name, type=kind, default=None, help=setting.help,
+                    is_flag=False, flag_value="auto",
+                )  # fmt: skip
+            else:
+                option = click.option(
+                    *flags, setting.name, type=kind, default=None, help=setting.help + shown
+                )
         command = option(command)
     return command

@@ -14,7 +14,9 @@ from ..options import Limits, RemoveOptions, RuntimeOptions
 from .params import chosen_settings, runtime_flags, settings_options
 
 # Image encodings have no meaning for a video; --format names the container here.
-_IMAGE_ONLY = frozenset({"output_format", "png_compress_level", "quality", "keep_icc_profile"})
+_IMAGE_ONLY = frozenset(
+    {"output_format", "png_compress_level", "quality", "keep_icc_profile", "hints"}
+)
 
 
 @click.command("video")

@@ -68,7 +68,7 @@ def cutout_for(
             # Matting fails when the trimap has no unknown region; keep the soft mask then.
             return decontaminated_cutout(image, mask)
         return result
-    if options.decontaminate:
+    if options.decontaminate or options.refine is not None:  # refined edges get true colours
         return decontaminated_cutout(image, mask)
     return cutout(image, mask)
 

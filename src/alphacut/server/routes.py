@@ -24,7 +24,8 @@ from .settings import ServerSettings
 __all__ = ["STATIC_DIR", "api_router", "public_router"]
 
 STATIC_DIR = Path(__file__).parent / "static"
-_HTTP_EXCLUDED = frozenset({"background_image"})  # a server path is not a client's to choose
+# A server path is not a client's to choose (hints come as an upload part, in a later slice).
+_HTTP_EXCLUDED = frozenset({"background_image", "hints"})
 _IGNORED = ("extras",)  # accepted from rembg clients, meaningless here
 
 

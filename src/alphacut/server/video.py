@@ -30,7 +30,14 @@ __all__ = ["LazyJobs", "make_job_store", "video_router"]
 
 # A server path is not a client's to choose; image encodings mean nothing for a video.
 _EXCLUDED = frozenset(
-    {"background_image", "output_format", "png_compress_level", "quality", "keep_icc_profile"}
+    {
+        "background_image",
+        "hints",
+        "output_format",
+        "png_compress_level",
+        "quality",
+        "keep_icc_profile",
+    }
 )
 _VIDEO_FIELDS = ("format", "smooth", "audio")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}

@@ -68,7 +68,11 @@ def cutout_for(
             # Matting fails when the trimap has no unknown region; keep the soft mask then.
             return decontaminated_cutout(image, mask)
         return result
-    if options.decontaminate or options.refine is not None:  # refined edges get true colours
+    if options.refine is not None:  # refined edges get true colours, near the edge only
+        from .refine import decontaminated_band
+
+        return decontaminated_band(image, mask)
+    if options.decontaminate:
         return decontaminated_cutout(image, mask)
     return cutout(image, mask)
 

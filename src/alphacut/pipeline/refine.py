@@ -14,8 +14,11 @@ where the user says so.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,12 +29,21 @@ from PIL import Image
 from ..errors import MissingDependency
 from ..options import RefineMethod
 
-__all__ = ["Hints", "Refinement", "auto_trimap", "band_radius", "guided_matte", "refine_alpha"]
+__all__ = [
+    "Hints",
+    "Refinement",
+    "auto_trimap",
+    "band_radius",
+    "decontaminated_band",
+    "guided_matte",
+    "refine_alpha",
+]
 
 log = logging.getLogger("alphacut.refine")
 
 
 Float = NDArray[np.float64]
+_CG_ITERATIONS = 300  # the closed-form system converges in ~60 here; a bad one stops early
 Bools = NDArray[np.bool_]
 
 
@@ -50,11 +62,13 @@ class Hints:
 
 @dataclass(frozen=True)
 class Refinement:
-    """How to refine. pixel_budget: unknown-band pixels one crop may solve at full scale.
-    seconds: the time budget for the matting solves of one image."""
+    """How to refine. pixel_budget: unknown-band pixels one crop may solve at full scale
+    (30 000 measured as fast as needed for a stroke on 1 MP in under a second, with the same
+    SAD as 160 000 on the benchmark composites). seconds: the time budget for the matting
+    solves of one image; crops left when it runs out get the guided filter."""
 
     method: RefineMethod = "auto"
-    pixel_budget: int = 160_000
+    pixel_budget: int = 30000
     seconds: float = 2.0
 
 
@@ -67,28 +81,35 @@ def auto_trimap(mask: NDArray[np.uint8], radius: int) -> Float:
     """1 sure foreground, 0 sure background, 0.5 unknown: the mask's confident regions
     (≥ 230 and ≤ 25) eroded by `radius`, so the band covers where the model is unsure and a
     margin on each side of its edge."""
-    import cv2
-
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    sure_fg = cv2.erode((mask >= 230).astype(np.uint8), kernel).astype(bool)
-    sure_bg = cv2.erode((mask <= 25).astype(np.uint8), kernel, borderValue=1).astype(bool)
+    sure_fg = _eroded(mask >= 230, radius)
+    sure_bg = _eroded(mask <= 25, radius)
     trimap: Float = np.full(mask.shape, 0.5)
     trimap[sure_fg] = 1.0
     trimap[sure_bg] = 0.0
     return trimap
 
 
+def _eroded(region: Bools, radius: int) -> Bools:
+    """`region` eroded by a disc of `radius`, by distance transform: a large disc costs no more
+    than a small one (a 6 MP photo's band is 36 pixels; a kernel that size takes seconds)."""
+    import cv2
+
+    distance = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
+    return np.asarray(distance > radius)
+
+
+def _grown(region: Bools, radius: int) -> Bools:
+    """`region` dilated by a disc of `radius` (distance transform of the complement)."""
+    return ~_eroded(~region, radius)
+
+
 def apply_hints(trimap: Float, hints: Hints, radius: int) -> Float:
     """The trimap with the hints painted in: keep is sure foreground, remove sure background,
     edge unknown; and a ring `radius` wide around a stroke that contradicts the trimap
     becomes unknown, so the new edge is matted rather than cut."""
-    import cv2
-
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
     def ring(stroke: Bools) -> Bools:
-        grown = cv2.dilate(stroke.astype(np.uint8), kernel).astype(bool)
-        return grown & ~stroke
+        return _grown(stroke, radius) & ~stroke
 
     out: Float = trimap.copy()
     out[ring(hints.remove) & (trimap == 1.0)] = 0.5
@@ -101,12 +122,7 @@ def apply_hints(trimap: Float, hints: Hints, radius: int) -> Float:
 
 def near_strokes(hints: Hints, radius: int) -> Bools:
     """Where hints may change the result: the strokes and a band of 3 radii around them."""
-    import cv2
-
-    strokes = (hints.keep | hints.remove | hints.edge).astype(np.uint8)
-    size = 6 * radius + 1
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
-    return np.asarray(cv2.dilate(strokes, kernel), dtype=bool)
+    return _grown(hints.keep | hints.remove | hints.edge, 3 * radius)
 
 
 def guided_matte(image: Float, guide_alpha: Float, radius: int, eps: float = 1e-4) -> Float:
@@ -138,7 +154,22 @@ def _solver(method: RefineMethod) -> Callable[[Float, Float], Float]:
     chosen = estimate_alpha_knn if method == "knn" else estimate_alpha_cf
 
     def solve(image: Float, trimap: Float) -> Float:
-        return np.asarray(chosen(image, trimap), dtype=np.float64)
+        # pymatting prints its solver's troubles (an incomplete Cholesky that needed a shift)
+        # to stdout; that is our log's business, not the user's terminal's.
+        with (
+            contextlib.redirect_stdout(io.StringIO()) as chatter,
+            warnings.catch_warnings(),
+            np.errstate(all="ignore"),
+        ):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            alpha = np.asarray(
+                chosen(image, trimap, cg_kwargs={"maxiter": _CG_ITERATIONS}), dtype=np.float64
+            )
+        if chatter.getvalue().strip():
+            log.debug("pymatting: %s", chatter.getvalue().strip())
+        if not np.isfinite(alpha).all():  # CG broke down (a degenerate crop)
+            raise ArithmeticError("the matting solve did not converge")
+        return alpha
 
     return solve
 
@@ -241,8 +272,45 @@ def _solve_scaled(
         return np.asarray(np.clip(solve(rgb, trimap), 0.0, 1.0), dtype=np.float64)
     height, width = trimap.shape
     size = (max(8, round(width * scale)), max(8, round(height * scale)))
-    small_rgb = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), np.float64)
+    small_rgb = np.asarray(
+        np.clip(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), 0.0, 1.0), np.float64
+    )
     small_trimap = np.asarray(cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST), np.float64)
     small = np.clip(solve(small_rgb, small_trimap), 0.0, 1.0)
     resized = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.asarray(resized, dtype=np.float64)
+
+
+_TILE = 384  # decontamination works on tiles this size around the soft pixels
+_TILE_MARGIN = 32
+
+
+def decontaminated_band(image: Image.Image, mask: Image.Image) -> Image.Image:
+    """The cutout with foreground colours re-estimated (pymatting's estimate_foreground_ml)
+    where the alpha is soft, tile by tile around those pixels only: an opaque pixel keeps its
+    colour and a clear one has none to show, so a 6 MP photo with a thin edge costs a few
+    tiles rather than the whole frame."""
+    try:
+        from pymatting import estimate_foreground_ml
+    except ImportError as exc:
+        raise MissingDependency(
+            "refinement needs pymatting: pip install 'alphacut[matting]'"
+        ) from exc
+    rgb = np.array(image.convert("RGB"))
+    alpha = np.asarray(mask.convert("L"))
+    soft = (alpha > 0) & (alpha < 255)
+    height, width = alpha.shape
+    for top in range(0, height, _TILE):
+        for left in range(0, width, _TILE):
+            core = (slice(top, min(height, top + _TILE)), slice(left, min(width, left + _TILE)))
+            if not soft[core].any():
+                continue
+            rows = slice(max(0, top - _TILE_MARGIN), min(height, top + _TILE + _TILE_MARGIN))
+            cols = slice(max(0, left - _TILE_MARGIN), min(width, left + _TILE + _TILE_MARGIN))
+            foreground = estimate_foreground_ml(rgb[rows, cols] / 255.0, alpha[rows, cols] / 255.0)
+            estimated = np.clip(np.rint(np.asarray(foreground) * 255.0), 0, 255).astype(np.uint8)
+            inner = (slice(core[0].start - rows.start, core[0].stop - rows.start),
+                     slice(core[1].start - cols.start, core[1].stop - cols.start))  # fmt: skip
+            patch = rgb[core]
+            patch[soft[core]] = estimated[inner][soft[core]]
+    return Image.fromarray(np.dstack([rgb, alpha]), "RGBA")

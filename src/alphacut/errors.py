@@ -9,6 +9,7 @@ The tree::
     │   ├── ImageTooLarge               exit 65  HTTP 413   over the pixel limit (decompression bomb)
     │   ├── UnsupportedVideo            exit 65  HTTP 415   not a video, no video stream, no frames, corrupt
     │   │   └── VideoTooLarge           exit 65  HTTP 413   over the frame-size, frame-count or duration limit
+    │   ├── UnknownSource               exit 65  HTTP 404   a refine names an upload the server no longer has
     │   ├── JobNotFound                 exit 65  HTTP 404   no such video job (or it expired)
     │   └── JobNotReady                 exit 65  HTTP 409   the job's result is asked for before it is done
     ├── ModelError                      exit 69  HTTP 503   a model cannot be made ready
@@ -49,6 +50,7 @@ __all__ = [
     "OptionsError",
     "Overloaded",
     "ProviderUnavailable",
+    "UnknownSource",
     "UnsupportedImage",
     "UnsupportedVideo",
     "VideoTooLarge",
@@ -96,6 +98,10 @@ class UnsupportedVideo(InputError):
 
 class VideoTooLarge(UnsupportedVideo):
     http_status = 413
+
+
+class UnknownSource(InputError):
+    http_status = 404
 
 
 class JobNotFound(InputError):

@@ -100,11 +100,14 @@ class Remover:
         *,
         masks: list[Image.Image] | None = None,
         hints: Hints | None = None,
+        automatic: list[Image.Image] | None = None,
     ) -> Image.Image:
         """Run the pipeline on a decoded image: the cutout (RGBA) or mask (L) as a PIL image.
         `masks`: the model's masks when the caller already has them (from a batched run, or
         smoothed over time), as `predict` gives them. `hints`: painted hints already read
-        (else `options.hints`, a file or a folder of files named like the inputs)."""
+        (else `options.hints`, a file or a folder of files named like the inputs).
+        `automatic`: each mask's refinement without hints, when known (a server keeps it
+        per upload, so a stroke only solves near itself)."""
         options = options or self.options
         image = decoded.image
         masks = masks if masks is not None else self.predict(decoded, options)
@@ -115,7 +118,11 @@ class Remover:
                 found = hints_for(options.hints, decoded.source)
                 hints = read_hints(found, image.size, self.limits) if found else None
             refinement = Refinement(method=options.refine)
-            masks = [refine_alpha(image, m, hints, refinement) for m in masks]
+            known = automatic if automatic is not None else [None] * len(masks)
+            masks = [
+                refine_alpha(image, m, hints, refinement, a)
+                for m, a in zip(masks, known, strict=True)
+            ]
         refiner = self._vitmatte(options) if options.vitmatte and not options.only_mask else None
         background = (
             self._background(options.background_image) if options.background_image else None

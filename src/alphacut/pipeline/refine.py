@@ -33,6 +33,7 @@ __all__ = [
     "Hints",
     "Refinement",
     "auto_trimap",
+    "automatic_alpha",
     "band_radius",
     "decontaminated_band",
     "guided_matte",
@@ -194,19 +195,32 @@ def _crops(unknown: Bools, radius: int) -> list[tuple[slice, slice]]:
     return boxes
 
 
+def automatic_alpha(
+    image: Image.Image, mask: Image.Image, refinement: Refinement | None = None
+) -> Image.Image:
+    """The refined alpha with no hints: the part of `refine_alpha` a server keeps per upload,
+    so that each brush stroke pays only for the solve near it."""
+    return refine_alpha(image, mask, None, refinement)
+
+
 def refine_alpha(
     image: Image.Image,
     mask: Image.Image,
     hints: Hints | None = None,
     refinement: Refinement | None = None,
+    automatic: Image.Image | None = None,
 ) -> Image.Image:
-    """The refined alpha (mode L) of `image` whose model mask is `mask`."""
+    """The refined alpha (mode L) of `image` whose model mask is `mask`. `automatic`: the
+    result without hints, when known already (see `automatic_alpha`)."""
     refinement = refinement or Refinement()
     rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
     levels = np.asarray(mask.convert("L"))
     radius = band_radius(image.width, image.height)
     trimap = auto_trimap(levels, radius)
-    alpha = _matte(rgb, trimap, levels / 255.0, radius, refinement)
+    if automatic is not None:
+        alpha: Float = np.asarray(automatic.convert("L"), dtype=np.float64) / 255.0
+    else:
+        alpha = _matte(rgb, trimap, levels / 255.0, radius, refinement)
     if hints is not None and hints.any:
         # Only near the strokes does the result change: there the hinted trimap is solved
         # again (a stroke costs a local solve), everywhere else the automatic alpha stays.

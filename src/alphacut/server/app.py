@@ -72,7 +72,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
-            expose_headers=["ETag", "X-Alphacut-Cache", "X-Alphacut-Model", "X-Request-ID"],
+            expose_headers=[
+                "ETag",
+                "X-Alphacut-Cache",
+                "X-Alphacut-Model",
+                "X-Alphacut-Source",
+                "X-Request-ID",
+            ],
         )
     app.add_middleware(
         BodyLimitMiddleware,

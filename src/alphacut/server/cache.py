@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from PIL import Image
 
 from ..options import RemoveOptions
 
-__all__ = ["ResultCache", "result_key"]
+__all__ = ["ResultCache", "Source", "SourceCache", "result_key", "source_key"]
 
 
 def result_key(data: bytes, model: str, options: RemoveOptions) -> str:
@@ -51,3 +54,50 @@ class ResultCache:
             while self._size > self.max_bytes:
                 _, (evicted, _) = self._items.popitem(last=False)
                 self._size -= len(evicted)
+
+
+@dataclass
+class Source:
+    """What the server keeps of an upload so that brush strokes need not send it again nor
+    run the model again: the bytes, the model's masks and each automatic refinement."""
+
+    data: bytes
+    masks: list[Image.Image]
+    automatic: dict[tuple[str, bool], list[Image.Image]] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        pixels = sum(m.width * m.height for m in self.masks)
+        return len(self.data) + pixels * (1 + len(self.automatic))
+
+
+def source_key(data: bytes) -> str:
+    """The reference a client uses for an upload: the SHA-256 of its bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class SourceCache:
+    """Thread-safe LRU of `Source`s by (reference, model), bounded by their bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[str, str], Source] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, reference: str, model: str) -> Source | None:
+        with self._lock:
+            item = self._items.get((reference, model))
+            if item is not None:
+                self._items.move_to_end((reference, model))
+            return item
+
+    def put(self, reference: str, model: str, source: Source) -> None:
+        if self.max_bytes == 0 or source.size > self.max_bytes // 4:
+            return
+        with self._lock:
+            self._items[(reference, model)] = source
+            self._items.move_to_end((reference, model))
+            while (
+                sum(s.size for s in self._items.values()) > self.max_bytes and len(self._items) > 1
+            ):
+                self._items.popitem(last=False)

@@ -16,13 +16,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..errors import InferenceTimeout, ModelNotFound, Overloaded
-from ..imageio import MEDIA_TYPES, encode
+from PIL import Image
+
+from ..errors import InferenceTimeout, ModelNotFound, Overloaded, UnknownSource
+from ..imageio import MEDIA_TYPES, DecodedImage, encode
 from ..models import MODELS, Session, find_model, get_spec, load_session
 from ..options import Limits, RemoveOptions
-from ..pipeline import prepare, saliency_to_mask
+from ..pipeline import post_process, prepare, saliency_to_mask
+from ..pipeline.hints import read_hints
+from ..pipeline.refine import Refinement, automatic_alpha
 from ..remover import Remover
 from .batcher import MicroBatcher
+from .cache import Source, SourceCache, source_key
 from .metrics import Metrics
 from .settings import ServerSettings
 
@@ -35,6 +40,7 @@ log = logging.getLogger("alphacut.server")
 class Result:
     data: bytes
     media_type: str
+    source: str = ""  # the upload's reference, for POST /api/refine
 
 
 class Engine:
@@ -51,6 +57,7 @@ class Engine:
         self._admitted = 0
         self._running = 0
         self._count_lock = threading.Lock()
+        self.sources = SourceCache(settings.source_cache_bytes)
         self._sessions: dict[str, Session] = {}
         self._batchers: dict[str, MicroBatcher] = {}
         self._session_lock = threading.Lock()
@@ -133,7 +140,35 @@ class Engine:
     def queued(self) -> int:
         return self._admitted - self._running
 
-    async def remove(self, data: bytes, model: str, options: RemoveOptions, source: str) -> Result:
+    async def refine(
+        self,
+        data: bytes | None,
+        reference: str | None,
+        hints: bytes,
+        model: str,
+        options: RemoveOptions,
+        source: str,
+    ) -> Result:
+        """`remove` with painted hints, for an upload sent now (`data`) or earlier
+        (`reference`); UnknownSource if the server no longer has that one."""
+        if data is None:
+            kept = self.sources.get(reference or "", model)
+            if kept is None:
+                raise UnknownSource(
+                    f"no upload {reference!r} with model {model} here (it may have expired): "
+                    "send the image again as `file`"
+                )
+            data = kept.data
+        return await self.remove(data, model, options, source, hints)
+
+    async def remove(
+        self,
+        data: bytes,
+        model: str,
+        options: RemoveOptions,
+        source: str,
+        hints: bytes | None = None,
+    ) -> Result:
         """Process one upload in the pool; Overloaded if no capacity, InferenceTimeout if slow."""
         with self._count_lock:
             if self._admitted >= self._capacity:
@@ -144,7 +179,7 @@ class Engine:
             self._admitted += 1
             self.metrics.queue_depth.set(self.queued)
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, self._work, data, model, options, source)
+        future = loop.run_in_executor(self._pool, self._work, data, model, options, source, hints)
         # The slot is freed when the work really ends, even if the client gave up earlier,
         # so abandoned requests still count against capacity while they use a core.
         future.add_done_callback(lambda _: self._release())
@@ -160,7 +195,9 @@ class Engine:
             self._admitted -= 1
             self.metrics.queue_depth.set(self.queued)
 
-    def _work(self, data: bytes, model: str, options: RemoveOptions, source: str) -> Result:
+    def _work(
+        self, data: bytes, model: str, options: RemoveOptions, source: str, hints: bytes | None
+    ) -> Result:
         with self._count_lock:
             self._running += 1
             self.metrics.queue_depth.set(self.queued)
@@ -170,19 +207,51 @@ class Engine:
             session = self.session(model)
             remover = Remover(session, limits=self._limits)
             decoded = remover.decode(data, source=source)
-            masks = None
-            batcher = self._batchers.get(model)
-            if batcher is not None:
-                saliency = batcher.run(prepare(decoded.image, session.spec))
-                masks = [saliency_to_mask(saliency[0], session.spec, decoded.image.size)]
-            result = remover.process(decoded, options, masks=masks)
+            reference = source_key(data)
+            kept = self.sources.get(reference, model)
+            if kept is None:
+                kept = Source(data, self._masks(remover, decoded, model, options))
+                self.sources.put(reference, model, kept)
+            painted = read_hints(hints, decoded.image.size, self._limits) if hints else None
+            automatic = self._automatic(kept, decoded, options) if options.refine else None
+            result = remover.process(
+                decoded, options, masks=kept.masks, hints=painted, automatic=automatic
+            )
             encoded = encode(result, options, decoded.icc_profile)
-            return Result(encoded, MEDIA_TYPES[options.output_format])
+            return Result(encoded, MEDIA_TYPES[options.output_format], reference)
         finally:
             self.metrics.inference_seconds.observe(time.perf_counter() - started)
             self.metrics.in_flight.dec()
             with self._count_lock:
                 self._running -= 1
+
+    def _masks(
+        self, remover: Remover, decoded: DecodedImage, model: str, options: RemoveOptions
+    ) -> list[Image.Image]:
+        batcher = self._batchers.get(model)
+        if batcher is None:
+            return remover.predict(decoded, options)
+        spec = remover.session.spec
+        saliency = batcher.run(prepare(decoded.image, spec))
+        return [saliency_to_mask(saliency[0], spec, decoded.image.size)]
+
+    @staticmethod
+    def _automatic(
+        kept: Source, decoded: DecodedImage, options: RemoveOptions
+    ) -> list[Image.Image]:
+        """Each mask's refinement without hints, made once per upload and method."""
+        method = options.refine or "auto"
+        key = (method, options.post_process_mask)
+        found = kept.automatic.get(key)
+        if found is None:
+            masks = (
+                [post_process(m) for m in kept.masks] if options.post_process_mask else kept.masks
+            )
+            refinement = Refinement(method=method)
+            found = kept.automatic[key] = [
+                automatic_alpha(decoded.image, m, refinement) for m in masks
+            ]
+        return found
 
     def close(self) -> None:
         """Wait for running work, then stop the pool."""

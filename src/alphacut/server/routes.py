@@ -17,7 +17,7 @@ from .. import __version__
 from ..errors import AuthenticationFailed, InputError, Overloaded
 from ..imageio import SUFFIXES
 from ..options import OUTPUT_FORMATS, SETTINGS, options_from_params
-from .cache import result_key
+from .cache import result_key, source_key
 from .engine import Engine, Result
 from .settings import ServerSettings
 
@@ -140,6 +140,7 @@ async def _respond(request: Request, data: bytes, params: dict[str, str], name: 
         "Cache-Control": "private, no-cache",
         "Content-Disposition": f'inline; filename="{_output_name(name, options.output_format)}"',
         "X-Alphacut-Model": model,
+        "X-Alphacut-Source": source_key(data),  # the reference POST /api/refine takes
     }
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
@@ -155,6 +156,51 @@ async def _respond(request: Request, data: bytes, params: dict[str, str], name: 
     state.metrics.cache_bytes.set(state.cache.size)
     return Response(
         result.data, media_type=result.media_type, headers={**headers, "X-Alphacut-Cache": "miss"}
+    )
+
+
+@api_router.post("/refine", response_class=Response)
+async def refine_upload(request: Request) -> Response:
+    """Remove the background with painted hints (multipart field `hints`: an RGBA or LA PNG
+    at the image's size; white keep, black remove, grey edge, transparent no hint), for the
+    image in field `file`, or for an earlier upload named by `ref` (the X-Alphacut-Source
+    header /api/remove answered with). A stroke then costs a local matting solve: the
+    upload's model mask and automatic refinement are kept. An unknown `ref` is a 404
+    (UnknownSource): send the image again."""
+    state = request.app.state
+    settings = _settings(request)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InputError("send the hints (and the image or its ref) as multipart/form-data")
+    form = await request.form(max_files=2, max_fields=64)
+    params = dict(request.query_params)
+    params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    hints, upload = form.get("hints"), form.get("file")
+    if not isinstance(hints, UploadFile):
+        raise InputError("the multipart body has no file field named 'hints'")
+    reference = params.pop("ref", None)
+    if (upload is None) == (reference is None):
+        raise InputError("send the image as field 'file' or name an earlier upload with 'ref'")
+    data = await upload.read() if isinstance(upload, UploadFile) else None
+    if data is not None and not data:
+        raise InputError("the upload is empty (0 bytes)")
+    name = (upload.filename if isinstance(upload, UploadFile) else None) or "upload"
+    model = params.pop("model", None) or settings.default_model
+    for key in _IGNORED:
+        params.pop(key, None)
+    options = options_from_params(params, exclude=_HTTP_EXCLUDED)
+    if options.refine is None:
+        options = options.replace(refine="auto")
+    engine: Engine = state.engine
+    result = await engine.refine(data, reference, await hints.read(), model, options, name)
+    return Response(
+        result.data,
+        media_type=result.media_type,
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'inline; filename="{_output_name(name, options.output_format)}"',
+            "X-Alphacut-Model": model,
+            "X-Alphacut-Source": result.source,
+        },
     )
 
 

@@ -23,7 +23,8 @@ class ServerSettings:
     workers: inferences run at once; queue_size: requests allowed to wait beyond that, after
     which the answer is 503 with Retry-After. request_timeout_s: per-request limit (504).
     max_upload_bytes: larger bodies get 413 before they are read. cache_bytes: result cache
-    size (0 turns it off). api_keys: when non-empty, /api/* needs `Authorization: Bearer <key>`.
+    size (0 turns it off). source_cache_bytes: uploads kept with their masks for
+    POST /api/refine (0: every stroke sends its image again). api_keys: when non-empty, /api/* needs `Authorization: Bearer <key>`.
     cors_origins: allowed browser origins (empty: no CORS headers, the locked-down default).
     allow_url: enable GET /api/remove?url=… ; url_allow_networks: private CIDRs it may reach.
     max_batch: above 1, concurrent requests share model runs of up to this many images, each
@@ -44,6 +45,7 @@ class ServerSettings:
     max_upload_bytes: int = 25 * 1024 * 1024
     max_pixels: int = DEFAULT_MAX_PIXELS
     cache_bytes: int = 128 * 1024 * 1024
+    source_cache_bytes: int = 256 * 1024 * 1024
     api_keys: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     allow_url: bool = False
@@ -68,8 +70,8 @@ class ServerSettings:
         for name in ("workers", "max_upload_bytes", "max_pixels"):
             if getattr(self, name) < 1:
                 raise OptionsError(f"{name} must be at least 1")
-        if self.queue_size < 0 or self.cache_bytes < 0:
-            raise OptionsError("queue_size and cache_bytes cannot be negative")
+        if self.queue_size < 0 or self.cache_bytes < 0 or self.source_cache_bytes < 0:
+            raise OptionsError("queue_size and the cache sizes cannot be negative")
         if self.max_batch < 1 or self.batch_wait_ms < 0:
             raise OptionsError("max_batch must be at least 1 and batch_wait_ms not negative")
         if self.request_timeout_s <= 0:

@@ -170,3 +170,23 @@ def test_refine_options_are_checked() -> None:
         RemoveOptions(refine="magic")  # type: ignore[arg-type]
     with pytest.raises(OptionsError, match="own matting"):
         RemoveOptions(refine="cf", alpha_matting=True)
+
+
+def test_stroke_scope_changes_nothing_but_the_strokes(remover: Remover) -> None:
+    """refine_scope="strokes" (the brush's): outside the band around the strokes the result
+    is the plain cut, colours included; under a remove stroke it is clear."""
+    image, _ = composite("im_21.png", "rocket.jpg")
+    decoded = DecodedImage(image, None, "composite")
+    plain = np.asarray(remover.process(decoded, RemoveOptions()))
+    remove = np.zeros((image.height, image.width), bool)
+    remove[150:170, 120:200] = True
+    hints = Hints(keep=np.zeros_like(remove), remove=remove, edge=np.zeros_like(remove))
+    options = RemoveOptions(refine="cf", refine_scope="strokes")
+    stroked = np.asarray(remover.process(decoded, options, hints=hints))
+    assert stroked[remove][:, 3].max() == 0
+    far = ~near_strokes(hints, band_radius(image.width, image.height))
+    np.testing.assert_array_equal(stroked[far], plain[far])
+    unpainted = np.asarray(remover.process(decoded, options))
+    np.testing.assert_array_equal(unpainted, plain)
+    with pytest.raises(OptionsError, match="refine_scope"):
+        RemoveOptions(refine_scope="everywhere")  # type: ignore[arg-type]

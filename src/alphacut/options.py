@@ -36,6 +36,7 @@ __all__ = [
 
 OutputFormat = Literal["png", "webp", "jpeg"]
 RefineMethod = Literal["auto", "cf", "knn", "guided"]
+RefineScope = Literal["image", "strokes"]
 REFINE_METHODS: tuple[RefineMethod, ...] = ("auto", "cf", "knn", "guided")
 ClothCategory = Literal["upper", "lower", "full", "attire"]
 CLOTH_CATEGORIES: tuple[ClothCategory, ...] = ("upper", "lower", "full", "attire")
@@ -170,6 +171,12 @@ class RemoveOptions:
         "(closed-form), knn or guided (fast); colours are decontaminated too (needs "
         "alphacut[matting]). [default: off; --refine alone: auto]",
     )
+    refine_scope: RefineScope = _setting(
+        "image",
+        "Where refinement may change the result: image (the automatic band everywhere, plus "
+        "the hints) or strokes (only around the hints: the rest stays the plain cut, as the "
+        "web page's brush needs).",
+    )
     hints: Path | None = _setting(
         None,
         "Hints image (RGBA or LA PNG at the image's size; transparent: no hint, white: keep, "
@@ -224,6 +231,8 @@ class RemoveOptions:
             object.__setattr__(self, "hints", Path(self.hints))
             if self.refine is None:
                 object.__setattr__(self, "refine", "auto")
+        if self.refine_scope not in ("image", "strokes"):
+            raise OptionsError(f"refine_scope must be image or strokes, not {self.refine_scope!r}")
         if self.refine is not None:
             if self.refine not in REFINE_METHODS:
                 raise OptionsError(

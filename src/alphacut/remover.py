@@ -21,7 +21,7 @@ from .models.store import ProgressCallback, ensure_model
 from .options import Limits, RemoveOptions, RuntimeOptions
 from .pipeline import Refiner, compose, post_process, predict_masks, prepare, saliency_to_mask
 from .pipeline.hints import hints_for, read_hints
-from .pipeline.refine import Hints, Refinement, refine_alpha
+from .pipeline.refine import Hints, Refinement, band_radius, near_strokes, refine_alpha
 from .pipeline.vitmatte import vitmatte_alpha
 
 if TYPE_CHECKING:
@@ -113,10 +113,15 @@ class Remover:
         masks = masks if masks is not None else self.predict(decoded, options)
         if options.post_process_mask:
             masks = [post_process(m) for m in masks]
+        plain: list[Image.Image] | None = None
         if options.refine is not None:
             if hints is None and options.hints is not None:
                 found = hints_for(options.hints, decoded.source)
                 hints = read_hints(found, image.size, self.limits) if found else None
+            if options.refine_scope == "strokes":
+                # Only around the strokes may anything change: the mask itself stands for
+                # the automatic result, and the plain cut is kept outside (colours too).
+                plain, automatic = masks, masks
             refinement = Refinement(method=options.refine)
             known = automatic if automatic is not None else [None] * len(masks)
             masks = [
@@ -127,7 +132,14 @@ class Remover:
         background = (
             self._background(options.background_image) if options.background_image else None
         )
-        return compose(image, masks, options, background, refiner)
+        result = compose(image, masks, options, background, refiner)
+        if plain is None:
+            return result
+        untouched = compose(image, plain, options.replace(refine=None), background, refiner)
+        if hints is None or not hints.any:
+            return untouched
+        near = near_strokes(hints, band_radius(image.width, image.height))
+        return Image.composite(result, untouched, Image.fromarray(near.astype(np.uint8) * 255))
 
     def predict(
         self, decoded: DecodedImage, options: RemoveOptions | None = None

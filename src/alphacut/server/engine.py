@@ -213,7 +213,11 @@ class Engine:
                 kept = Source(data, self._masks(remover, decoded, model, options))
                 self.sources.put(reference, model, kept)
             painted = read_hints(hints, decoded.image.size, self._limits) if hints else None
-            automatic = self._automatic(kept, decoded, options) if options.refine else None
+            automatic = (
+                self._automatic(kept, decoded, options)
+                if options.refine and options.refine_scope == "image"
+                else None
+            )
             result = remover.process(
                 decoded, options, masks=kept.masks, hints=painted, automatic=automatic
             )

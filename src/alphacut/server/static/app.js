@@ -10,6 +10,7 @@ import {
   showKeyField,
   writeStore,
 } from "/static/settings.js";
+import { attachBrush, bindBrushKeys } from "/static/brush.js";
 import { checkVideo, forget, isVideo, runVideo } from "/static/video.js";
 import { makeZip } from "/static/zip.js";
 
@@ -213,7 +214,10 @@ function upload(card) {
 
 async function settle(card, xhr) {
   card.xhr = null;
-  if (xhr.status === 200) return showResult(card, xhr.response);
+  if (xhr.status === 200) {
+    card.source = xhr.getResponseHeader("X-Alphacut-Source"); // for strokes: POST /api/refine
+    return showResult(card, xhr.response);
+  }
   let error = {};
   try {
     error = JSON.parse(await xhr.response.text()).error || {};
@@ -224,7 +228,7 @@ async function settle(card, xhr) {
   fail(card, explain(xhr.status, error, xhr.getResponseHeader("Retry-After"), card.file.name));
 }
 
-async function showResult(card, blob) {
+async function showResult(card, blob, { keepBrush = false } = {}) {
   const { refs, file, options } = card;
   card.blob = blob;
   card.maskDrawn = false;
@@ -242,10 +246,13 @@ async function showResult(card, blob) {
   // A mask-only or JPEG result has no alpha channel to look at.
   refs["mask-toggle"].hidden = options.only_mask || ext === "jpg";
   setState(card, "done", "");
+  if (keepBrush) return;
+  if (!options.only_mask && ext !== "jpg") attachBrush(card, BRUSH_HOOKS);
   announce(`${file.name} is ready.`);
 }
 
 const VIDEO_HOOKS = { setState, setProgress, fail, explain, showKeyField, stem, announce };
+const BRUSH_HOOKS = { showResult, announce, notify };
 
 // ---- result views --------------------------------------------------------------------------
 
@@ -370,6 +377,7 @@ function bindControls() {
 async function init() {
   bindIntake();
   bindControls();
+  bindBrushKeys(BRUSH_HOOKS);
   setBackdrop(readStore(STORE_BACKDROP, "checker"));
   await loadSettings(notify);
   document.body.dataset.ready = "true";

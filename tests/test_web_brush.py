@@ -1,0 +1,89 @@
+"""The refine brush in Debian's Chromium: paint a remove stroke with the mouse across part of
+the subject the model kept, and the returned image is transparent there and unchanged far
+away; undo brings back the previous result exactly; screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.sync_api import expect
+
+pytest.importorskip("pymatting")
+
+from web import ARTIFACTS, NEEDS_CHROMIUM, upload
+
+pytestmark = NEEDS_CHROMIUM
+
+PHOTO = Path(__file__).parent / "data" / "photos" / "girl-1.jpg"  # 600x399
+
+READ_ALPHA_JS = """(img) => {
+  const canvas = document.createElement("canvas");
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(img, 0, 0);
+  const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  const alpha = new Array(px.length / 4);
+  for (let i = 0; i < alpha.length; i++) alpha[i] = px[4 * i + 3];
+  return { width: canvas.width, height: canvas.height, alpha };
+}"""
+
+
+def _alpha(card) -> np.ndarray:  # type: ignore[no-untyped-def]
+    read = card.get_by_test_id("result-image").evaluate(READ_ALPHA_JS)
+    return np.array(read["alpha"], dtype=np.uint8).reshape(read["height"], read["width"])
+
+
+def _settled(card, page) -> None:  # type: ignore[no-untyped-def]
+    expect(card).to_have_attribute("data-refine-busy", "false", timeout=60_000)
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
+                           arg=card.get_by_test_id("result-image").element_handle())  # fmt: skip
+
+
+def test_a_remove_stroke_clears_what_it_covers_and_undo_restores(page, page_errors) -> None:  # type: ignore[no-untyped-def]
+    card = upload(page, PHOTO)
+    before = _alpha(card)
+    # Across the torso, where the model kept the subject opaque.
+    row, left, right = 240, 196, 252
+    assert before[row - 4 : row + 5, left:right].min() >= 250
+    card.get_by_test_id("refine-toggle").click()
+    overlay = card.get_by_test_id("brush-overlay")
+    expect(overlay).to_be_visible()
+    box = overlay.bounding_box()
+    assert box is not None
+    scale = min(box["width"] / 600, box["height"] / 399)
+    x0 = box["x"] + (box["width"] - 600 * scale) / 2
+    y0 = box["y"] + (box["height"] - 399 * scale) / 2
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return x0 + x * scale, y0 + y * scale
+
+    card.get_by_test_id("tool-remove").click()
+    page.mouse.move(*at(left, row))
+    page.mouse.down()
+    for x in range(left, right + 1, 5):
+        page.mouse.move(*at(x, row))
+    page.mouse.up()
+    expect(card).to_have_attribute("data-refine-busy", "true", timeout=10_000)
+    _settled(card, page)
+    after = _alpha(card)
+    ARTIFACTS.mkdir(exist_ok=True)
+    card.screenshot(path=str(ARTIFACTS / "brush-after-stroke.png"))
+    stroke = after[row - 5 : row + 6, left + 12 : right - 12]  # inside the 24 px brush
+    assert stroke.max() < 10, stroke.max()
+    far = np.ones(after.shape, bool)
+    far[max(0, row - 130) : row + 130, max(0, left - 130) : right + 130] = False
+    np.testing.assert_array_equal(after[far], before[far])
+    assert not card.get_by_test_id("brush-undo").is_disabled()
+    page.keyboard.press("Control+z")
+    _settled(card, page)
+    np.testing.assert_array_equal(_alpha(card), before)
+    card.screenshot(path=str(ARTIFACTS / "brush-after-undo.png"))
+    page.keyboard.press("Control+Shift+z")
+    _settled(card, page)
+    assert _alpha(card)[row - 5 : row + 6, left + 12 : right - 12].max() < 10
+    page.keyboard.press("]")
+    assert card.get_by_test_id("brush-size").input_value() == "30"
+    assert page_errors == []

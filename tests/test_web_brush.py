@@ -12,28 +12,15 @@ from playwright.sync_api import expect
 
 pytest.importorskip("pymatting")
 
-from web import ARTIFACTS, NEEDS_CHROMIUM, upload
+from web import ARTIFACTS, NEEDS_CHROMIUM, read_alpha, upload
 
 pytestmark = NEEDS_CHROMIUM
 
 PHOTO = Path(__file__).parent / "data" / "photos" / "girl-1.jpg"  # 600x399
 
-READ_ALPHA_JS = """(img) => {
-  const canvas = document.createElement("canvas");
-  canvas.width = img.naturalWidth;
-  canvas.height = img.naturalHeight;
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  ctx.drawImage(img, 0, 0);
-  const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-  const alpha = new Array(px.length / 4);
-  for (let i = 0; i < alpha.length; i++) alpha[i] = px[4 * i + 3];
-  return { width: canvas.width, height: canvas.height, alpha };
-}"""
-
 
 def _alpha(card) -> np.ndarray:  # type: ignore[no-untyped-def]
-    read = card.get_by_test_id("result-image").evaluate(READ_ALPHA_JS)
-    return np.array(read["alpha"], dtype=np.uint8).reshape(read["height"], read["width"])
+    return read_alpha(card.get_by_test_id("result-image"))  # type: ignore[return-value]
 
 
 def _settled(card, page) -> None:  # type: ignore[no-untyped-def]

@@ -59,6 +59,30 @@ COUNT_ALPHA_JS = """(img) => {
   return {width: canvas.width, height: canvas.height, clear, opaque, mostly};
 }"""
 
+# Every pixel's alpha of an <img> or a playing <video>, drawn to a canvas.
+READ_ALPHA_JS = """(media) => {
+  const width = media.naturalWidth || media.videoWidth;
+  const height = media.naturalHeight || media.videoHeight;
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(media, 0, 0);
+  const px = ctx.getImageData(0, 0, width, height).data;
+  const alpha = new Array(px.length / 4);
+  for (let i = 0; i < alpha.length; i++) alpha[i] = px[4 * i + 3];
+  return { width, height, alpha };
+}"""
+
+
+def read_alpha(element) -> object:  # type: ignore[no-untyped-def]
+    """The alpha channel of an <img> or <video> locator, as a (height, width) uint8 array."""
+    import numpy as np
+
+    read = element.evaluate(READ_ALPHA_JS)
+    return np.array(read["alpha"], dtype=np.uint8).reshape(read["height"], read["width"])
+
+
 # Reads the mask canvas: whether it is grey (r == g == b, opaque) and how much is black/white.
 READ_MASK_JS = """(canvas) => {
   const px = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;

@@ -26,7 +26,17 @@ from helpers import DATA, PHOTOS
 REFERENCE = DATA / "rembg-u2netp"
 # Small photos, so the whole file runs in seconds.
 NAMES = ("car-1.jpg", "girl.png", "im_27.png", "rifle2.jpeg")
-GT_METRICS = ("mae", "max_f", "s_measure", "mean_e", "max_e")
+GT_METRICS = (
+    "mae",
+    "max_f",
+    "s_measure",
+    "mean_e",
+    "max_e",
+    "sad",
+    "mse",
+    "gradient",
+    "connectivity",
+)
 
 
 def reference_alpha(name: str) -> np.ndarray:
@@ -77,7 +87,8 @@ def test_ground_truth_from_reference_masks_scores_nearly_perfect(
     code, stdout, stderr = run_eval(str(photos), "--gt", str(gt_dir), "-o", str(out))
     assert code == 0, stderr
 
-    for label in ("MAE", "max F-measure", "S-measure", "mean E-measure", "max E-measure"):
+    for label in ("MAE", "max F-measure", "S-measure", "mean E-measure", "max E-measure", "SAD",
+                  "gradient error", "connectivity error"):  # fmt: skip
         assert any(line.strip().startswith(label) for line in stdout.splitlines()), stdout
     assert f"report: {out / 'report.html'}" in stdout
 
@@ -96,8 +107,16 @@ def test_ground_truth_from_reference_masks_scores_nearly_perfect(
         assert 0.9 < metrics["mean_e"] <= 1.0
         # pysodmetrics' E-measure normalisation can pass 1 by about 1/(pixels).
         assert 0.99 < metrics["max_e"] <= 1.0 + 1e-3
+        # As mattes, the two are within two levels everywhere: tiny matting errors.
+        assert 0 < metrics["sad"] < 1.0
+        assert metrics["mse"] < 1e-4
+        assert metrics["gradient"] < 0.05
+        assert metrics["connectivity"] < 1.0
     summary = document["summary"]
     assert summary["max_f"] > 0.99
+    assert summary["sad"] == pytest.approx(
+        sum(i["metrics"]["sad"] for i in document["images"]) / len(document["images"])
+    )
     assert summary["mae"] < 0.03
     assert len(summary["f_curve"]) == len(summary["e_curve"]) == 256
 

@@ -70,6 +70,27 @@ METRICS: dict[str, MetricInfo] = {
         "enhanced-alignment measure at the best of 256 thresholds; for a set of images, "
         "the maximum of the E curve averaged over images; may exceed 1 by about 1/(pixels)",
     ),
+    "sad": MetricInfo(
+        "SAD",
+        "alpha matting: sum of absolute differences against the ground truth as a matte "
+        "(0..1), ÷ 1000, over the whole image (Composition-1k's definition)",
+        lower_is_better=True,
+    ),
+    "mse": MetricInfo(
+        "MSE", "alpha matting: mean squared difference against the matte", lower_is_better=True
+    ),
+    "gradient": MetricInfo(
+        "gradient error",
+        "alpha matting: squared difference of gradient magnitudes (Gaussian derivatives, "
+        "σ = 1.4), summed, ÷ 1000",
+        lower_is_better=True,
+    ),
+    "connectivity": MetricInfo(
+        "connectivity error",
+        "alpha matting: difference in how each pixel stays connected to the matte's main "
+        "body (thresholds in steps of 0.1), summed, ÷ 1000",
+        lower_is_better=True,
+    ),
     "iou": MetricInfo(
         "IoU",
         "intersection over union of the two masks binarised at alpha >= 128 "

@@ -60,7 +60,14 @@ def summary_rows(report: EvalReport) -> list[SummaryRow]:
             "max_e": "max over thresholds of the mean E curve",
         }
         values = asdict(summary.scores)
-        return [SummaryRow(k, METRICS[k].label, values[k], notes[k]) for k in notes]
+        rows = [SummaryRow(k, METRICS[k].label, values[k], notes[k]) for k in notes]
+        if report.matting is not None:
+            matting = asdict(report.matting)
+            rows += [
+                SummaryRow(k, METRICS[k].label, matting[k], "alpha matting, mean, lower is better")
+                for k in _MATTING_KEYS
+            ]
+        return rows
     if isinstance(summary, AgreementSummary):
         return [
             SummaryRow(
@@ -79,10 +86,14 @@ def summary_rows(report: EvalReport) -> list[SummaryRow]:
     return []
 
 
+_MATTING_KEYS = ("sad", "mse", "gradient", "connectivity")
+
+
 def image_metrics(result: ImageResult) -> dict[str, float]:
     """One image's scalar scores by metric key; empty when it failed."""
     if isinstance(result.scores, SODResult):
-        return asdict(result.scores.scores)
+        matting = asdict(result.matting) if result.matting is not None else {}
+        return {**asdict(result.scores.scores), **matting}
     if isinstance(result.scores, Agreement):
         return asdict(result.scores)
     return {}
@@ -101,7 +112,7 @@ def write_report(report: EvalReport, folder: Path) -> ReportFiles:
 def _metric_keys(report: EvalReport) -> list[str]:
     if report.mode == "reference":
         return ["iou", "mae"]
-    return ["mae", "max_f", "s_measure", "mean_e", "max_e"]
+    return ["mae", "max_f", "s_measure", "mean_e", "max_e", *_MATTING_KEYS]
 
 
 def _finite(value: float) -> float | None:
@@ -112,6 +123,8 @@ def _metrics_json(report: EvalReport) -> str:
     summary: dict[str, Any] | None = None
     if isinstance(report.summary, SODResult):
         summary = {k: _finite(v) for k, v in asdict(report.summary.scores).items()}
+        if report.matting is not None:
+            summary.update({k: _finite(v) for k, v in asdict(report.matting).items()})
         summary["f_curve"] = [_finite(float(v)) for v in report.summary.f_curve]
         summary["e_curve"] = [_finite(float(v)) for v in report.summary.e_curve]
     elif isinstance(report.summary, AgreementSummary):

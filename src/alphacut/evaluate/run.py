@@ -12,7 +12,7 @@ import heapq
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +24,7 @@ from ..imageio import decode
 from ..models import Session
 from ..options import Limits
 from ..pipeline import predict_mask
+from .matting import MattingScores, matting_scores
 from .metrics import (
     Agreement,
     AgreementSummary,
@@ -90,6 +91,7 @@ class ImageResult:
     source: Path
     scores: SODResult | Agreement | None = None
     target: Path | None = None
+    matting: MattingScores | None = None  # against ground truth: the alpha-matting errors
     error: str | None = None
     error_type: str | None = None
     previews: Previews | None = field(default=None, repr=False, compare=False)
@@ -115,6 +117,7 @@ class EvalReport:
     images: tuple[ImageResult, ...]
     summary: SODResult | AgreementSummary | None
     seconds: float
+    matting: MattingScores | None = None  # the images' mean alpha-matting errors
 
     @property
     def failed(self) -> list[ImageResult]:
@@ -180,18 +183,24 @@ def evaluate_ground_truth(
             log.info("%s: prediction resized to its ground truth's size", sample.name)
             prediction = prediction.resize(truth.size, Image.Resampling.BILINEAR)
         result = sod_result(np.asarray(prediction), np.asarray(truth))
+        matte = matting_scores(np.asarray(prediction) / 255.0, np.asarray(truth) / 255.0)
         return ImageResult(
             sample.name,
             sample.path,
             result,
             target=found[0],
+            matting=matte,
             previews=_previews(image, prediction, truth),
         )
 
     started = time.perf_counter()
     results = _run(samples, score, limits, on_result, max_previews)
     scored = [r.scores for r in results if isinstance(r.scores, SODResult)]
+    mattes = [r.matting for r in results if r.matting is not None]
     return EvalReport(
+        matting=MattingScores(*np.mean([astuple(m) for m in mattes], axis=0).tolist())
+        if mattes
+        else None,
         mode="ground-truth",
         model=session.model_name,
         model_path=session.path,

@@ -113,33 +113,66 @@ class Remover:
         masks = masks if masks is not None else self.predict(decoded, options)
         if options.post_process_mask:
             masks = [post_process(m) for m in masks]
-        plain: list[Image.Image] | None = None
+        refiner = self._vitmatte(options) if options.vitmatte and not options.only_mask else None
+        background = (
+            self._background(options.background_image) if options.background_image else None
+        )
         if options.refine is not None:
             if hints is None and options.hints is not None:
                 found = hints_for(options.hints, decoded.source)
                 hints = read_hints(found, image.size, self.limits) if found else None
             if options.refine_scope == "strokes":
-                # Only around the strokes may anything change: the mask itself stands for
-                # the automatic result, and the plain cut is kept outside (colours too).
-                plain, automatic = masks, masks
+                return self._refine_strokes(image, masks, options, hints, background)
             refinement = Refinement(method=options.refine)
             known = automatic if automatic is not None else [None] * len(masks)
             masks = [
                 refine_alpha(image, m, hints, refinement, a)
                 for m, a in zip(masks, known, strict=True)
             ]
-        refiner = self._vitmatte(options) if options.vitmatte and not options.only_mask else None
-        background = (
-            self._background(options.background_image) if options.background_image else None
-        )
-        result = compose(image, masks, options, background, refiner)
-        if plain is None:
-            return result
-        untouched = compose(image, plain, options.replace(refine=None), background, refiner)
+        return compose(image, masks, options, background, refiner)
+
+    def _refine_strokes(
+        self,
+        image: Image.Image,
+        masks: list[Image.Image],
+        options: RemoveOptions,
+        hints: Hints | None,
+        background: Image.Image | None,
+    ) -> Image.Image:
+        """refine_scope="strokes": the plain cut, with only the box around the strokes cut
+        again from the hints (alpha and colours), so a stroke costs what it covers."""
+        untouched = compose(image, masks, options.replace(refine=None), background)
         if hints is None or not hints.any:
             return untouched
-        near = near_strokes(hints, band_radius(image.width, image.height))
-        return Image.composite(result, untouched, Image.fromarray(near.astype(np.uint8) * 255))
+        radius = band_radius(image.width, image.height)
+        near = near_strokes(hints, radius)
+        rows, cols = np.nonzero(near)
+        margin = 2 * radius
+        box = (
+            max(0, int(cols.min()) - margin),
+            max(0, int(rows.min()) - margin),
+            min(image.width, int(cols.max()) + 1 + margin),
+            min(image.height, int(rows.max()) + 1 + margin),
+        )
+        if len(masks) != 1 or background is not None:
+            box = (0, 0, image.width, image.height)  # stacked masks or a fitted backdrop: whole
+        window = (slice(box[1], box[3]), slice(box[0], box[2]))
+        local = Hints(hints.keep[window], hints.remove[window], hints.edge[window])
+        crop = image.crop(box)
+        refined = [
+            refine_alpha(
+                crop, m.crop(box), local, Refinement(method=options.refine or "auto"),
+                automatic=m.crop(box), radius=radius,
+            )
+            for m in masks
+        ]  # fmt: skip
+        backdrop = (
+            background.crop(box) if background is not None and box[2:] != image.size else background
+        )
+        patch = compose(crop, refined, options, backdrop)
+        region = Image.fromarray(near[window].astype(np.uint8) * 255)
+        untouched.paste(Image.composite(patch, untouched.crop(box), region), box[:2])
+        return untouched
 
     def predict(
         self, decoded: DecodedImage, options: RemoveOptions | None = None

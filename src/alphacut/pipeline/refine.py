@@ -209,13 +209,15 @@ def refine_alpha(
     hints: Hints | None = None,
     refinement: Refinement | None = None,
     automatic: Image.Image | None = None,
+    radius: int | None = None,
 ) -> Image.Image:
     """The refined alpha (mode L) of `image` whose model mask is `mask`. `automatic`: the
-    result without hints, when known already (see `automatic_alpha`)."""
+    result without hints, when known already (see `automatic_alpha`). `radius`: the band's
+    half-width, when `image` is a crop of a larger photo whose band it must keep."""
     refinement = refinement or Refinement()
     rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
     levels = np.asarray(mask.convert("L"))
-    radius = band_radius(image.width, image.height)
+    radius = radius or band_radius(image.width, image.height)
     trimap = auto_trimap(levels, radius)
     if automatic is not None:
         alpha: Float = np.asarray(automatic.convert("L"), dtype=np.float64) / 255.0

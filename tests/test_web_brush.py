@@ -74,3 +74,47 @@ def test_a_remove_stroke_clears_what_it_covers_and_undo_restores(page, page_erro
     page.keyboard.press("]")
     assert card.get_by_test_id("brush-size").input_value() == "30"
     assert page_errors == []
+
+
+def test_the_brush_works_on_a_phone_sized_touch_screen(browser, base_url, page_errors) -> None:  # type: ignore[no-untyped-def]
+    """A 390x844 touch viewport: the panel's controls fit the width, and a touch stroke
+    (Pointer Events from a finger) clears what it covers."""
+    from web import open_page
+
+    context, page = open_page(browser, base_url, page_errors, viewport={"width": 390, "height": 844},
+                              has_touch=True, is_mobile=True)  # fmt: skip
+    try:
+        card = upload(page, PHOTO)
+        before = _alpha(card)
+        card.get_by_test_id("refine-toggle").click()
+        panel = card.get_by_test_id("refine-panel")
+        expect(panel).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+        for control in ("tool-keep", "tool-remove", "tool-edge", "brush-undo", "brush-size"):
+            box = card.get_by_test_id(control).bounding_box()
+            assert box is not None
+            assert box["x"] >= 0
+            assert box["x"] + box["width"] <= 390, control
+        overlay = card.get_by_test_id("brush-overlay")
+        box = overlay.bounding_box()
+        assert box is not None
+        scale = min(box["width"] / 600, box["height"] / 399)
+        x0 = box["x"] + (box["width"] - 600 * scale) / 2
+        y0 = box["y"] + (box["height"] - 399 * scale) / 2
+        row, left, right = 240, 196, 252
+        points = [(x0 + x * scale, y0 + row * scale) for x in range(left, right + 1, 4)]
+        # A real finger drag through Chromium's input pipeline (CDP touch events), which the
+        # page sees as Pointer Events of type "touch".
+        cdp = context.new_cdp_session(page)
+        for kind, (x, y) in [("touchStart", points[0])] + [("touchMove", p) for p in points[1:]]:
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        _settled(card, page)
+        after = _alpha(card)
+        assert after[row - 5 : row + 6, left + 12 : right - 12].max() < 10
+        assert (after != before).any()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "brush-phone.png"), full_page=False)
+        assert page_errors == []
+    finally:
+        context.close()

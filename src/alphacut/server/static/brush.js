@@ -142,7 +142,11 @@ function bindPainting(card, hooks) {
     if (card.el.dataset.refining !== "true") return;
     event.preventDefault();
     active = card;
-    overlay.setPointerCapture(event.pointerId);
+    try {
+      overlay.setPointerCapture(event.pointerId); // keep the stroke when it leaves the canvas
+    } catch {
+      // A pointer the browser no longer tracks cannot be captured; the stroke still paints.
+    }
     // A middle button, or a second finger's worth of Alt/Space, moves the view instead.
     if (event.button === 1 || event.altKey) {
       panning = { x: event.clientX, y: event.clientY, start: { ...card.brush.pan } };

@@ -120,3 +120,15 @@ def test_refine_needs_the_api_key() -> None:
             "hints": ("h.png", _stroke(size, (0, 0, 9, 9), 0), "image/png"),
         })  # fmt: skip
         assert_error(refused, 401, "AuthenticationFailed")
+
+
+def test_remove_takes_hints_too(client: TestClient) -> None:
+    """The same field name on /api/remove: hints there refine as /api/refine does."""
+    size = Image.open(io.BytesIO(PHOTO)).size
+    hints = _stroke(size, (0, 0, 40, 40), 0)
+    files = {"file": ("g.jpg", PHOTO, "image/jpeg"), "hints": ("h.png", hints, "image/png")}
+    by_remove = client.post("/api/remove", files=files)
+    by_refine = client.post("/api/refine", files=files)
+    assert by_remove.status_code == by_refine.status_code == 200
+    assert by_remove.content == by_refine.content
+    assert _alpha(by_remove.content)[:40, :40].max() == 0

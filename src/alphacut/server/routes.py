@@ -88,12 +88,15 @@ async def remove_upload(request: Request) -> Response:
     params = dict(request.query_params)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=64)
+        form = await request.form(max_files=2, max_fields=64)
         upload = form.get("file")
         params.update({k: v for k, v in form.items() if k != "file" and isinstance(v, str)})
         if not isinstance(upload, UploadFile):
             raise InputError("the multipart body has no file field named 'file'")
         data, name = await upload.read(), upload.filename or "upload"
+        hints = form.get("hints")
+        if isinstance(hints, UploadFile):  # painted hints: the same as POST /api/refine
+            return await _refined(request, params, data, None, await hints.read(), name)
     elif content_type.startswith("application/x-www-form-urlencoded"):
         raise InputError("send the image as multipart field 'file' or as the raw request body")
     else:
@@ -167,8 +170,6 @@ async def refine_upload(request: Request) -> Response:
     header /api/remove answered with). A stroke then costs a local matting solve: the
     upload's model mask and automatic refinement are kept. An unknown `ref` is a 404
     (UnknownSource): send the image again."""
-    state = request.app.state
-    settings = _settings(request)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InputError("send the hints (and the image or its ref) as multipart/form-data")
     form = await request.form(max_files=2, max_fields=64)
@@ -181,17 +182,30 @@ async def refine_upload(request: Request) -> Response:
     if (upload is None) == (reference is None):
         raise InputError("send the image as field 'file' or name an earlier upload with 'ref'")
     data = await upload.read() if isinstance(upload, UploadFile) else None
+    name = (upload.filename if isinstance(upload, UploadFile) else None) or "upload"
+    return await _refined(request, params, data, reference, await hints.read(), name)
+
+
+async def _refined(
+    request: Request,
+    params: dict[str, str],
+    data: bytes | None,
+    reference: str | None,
+    hints: bytes,
+    name: str,
+) -> Response:
+    """The answer to a request with painted hints, by /api/refine or /api/remove."""
+    settings = _settings(request)
     if data is not None and not data:
         raise InputError("the upload is empty (0 bytes)")
-    name = (upload.filename if isinstance(upload, UploadFile) else None) or "upload"
     model = params.pop("model", None) or settings.default_model
     for key in _IGNORED:
         params.pop(key, None)
     options = options_from_params(params, exclude=_HTTP_EXCLUDED)
     if options.refine is None:
         options = options.replace(refine="auto")
-    engine: Engine = state.engine
-    result = await engine.refine(data, reference, await hints.read(), model, options, name)
+    engine: Engine = request.app.state.engine
+    result = await engine.refine(data, reference, hints, model, options, name)
     return Response(
         result.data,
         media_type=result.media_type,

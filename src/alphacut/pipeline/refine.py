@@ -21,6 +21,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,7 +44,8 @@ __all__ = [
 log = logging.getLogger("alphacut.refine")
 
 
-Float = NDArray[np.float64]
+Float = NDArray[np.floating[Any]]  # float32 for whole frames, float64 inside the solves
+Pixels = NDArray[np.uint8]
 _CG_ITERATIONS = 300  # the closed-form system converges in ~60 here; a bad one stops early
 Bools = NDArray[np.bool_]
 
@@ -84,7 +86,7 @@ def auto_trimap(mask: NDArray[np.uint8], radius: int) -> Float:
     margin on each side of its edge."""
     sure_fg = _eroded(mask >= 230, radius)
     sure_bg = _eroded(mask <= 25, radius)
-    trimap: Float = np.full(mask.shape, 0.5)
+    trimap: Float = np.full(mask.shape, 0.5, dtype=np.float32)
     trimap[sure_fg] = 1.0
     trimap[sure_bg] = 0.0
     return trimap
@@ -126,12 +128,14 @@ def near_strokes(hints: Hints, radius: int) -> Bools:
     return _grown(hints.keep | hints.remove | hints.edge, 3 * radius)
 
 
-def guided_matte(image: Float, guide_alpha: Float, radius: int, eps: float = 1e-4) -> Float:
-    """He et al.'s guided filter of `guide_alpha` with the grey image as guide: edges follow
-    the image's, in milliseconds. The fast fallback, never the first choice."""
+def guided_matte(image: Pixels, guide_alpha: Float, radius: int, eps: float = 1e-4) -> Float:
+    """He et al.'s guided filter of `guide_alpha` with the grey of `image` (8-bit RGB) as
+    guide: edges follow the image's, in milliseconds, in float32 (a 24 MP frame's worth of
+    float64 temporaries is gigabytes). The fast fallback, never the first choice."""
     import cv2
 
-    grey = image.mean(axis=2)
+    grey = image.mean(axis=2, dtype=np.float32) / np.float32(255.0)
+    guide_alpha = guide_alpha.astype(np.float32, copy=False)
     size = (2 * radius + 1, 2 * radius + 1)
 
     def box(values: Float) -> Float:
@@ -142,7 +146,7 @@ def guided_matte(image: Float, guide_alpha: Float, radius: int, eps: float = 1e-
     var = box(grey * grey) - mean_i * mean_i
     a = cov / (var + eps)
     b = mean_p - a * mean_i
-    return np.asarray(np.clip(box(a) * grey + box(b), 0.0, 1.0), dtype=np.float64)
+    return np.asarray(np.clip(box(a) * grey + box(b), 0.0, 1.0))
 
 
 def _solver(method: RefineMethod) -> Callable[[Float, Float], Float]:
@@ -215,14 +219,16 @@ def refine_alpha(
     result without hints, when known already (see `automatic_alpha`). `radius`: the band's
     half-width, when `image` is a crop of a larger photo whose band it must keep."""
     refinement = refinement or Refinement()
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
+    # Whole frames stay 8-bit or float32 (a 24 MP photo in float64 is 0.6 GB a copy); each
+    # crop becomes float64 for the solver.
+    rgb = np.asarray(image.convert("RGB"))
     levels = np.asarray(mask.convert("L"))
     radius = radius or band_radius(image.width, image.height)
     trimap = auto_trimap(levels, radius)
     if automatic is not None:
-        alpha: Float = np.asarray(automatic.convert("L"), dtype=np.float64) / 255.0
+        alpha: Float = np.asarray(automatic.convert("L"), dtype=np.float32) / 255.0
     else:
-        alpha = _matte(rgb, trimap, levels / 255.0, radius, refinement)
+        alpha = _matte(rgb, trimap, levels.astype(np.float32) / 255.0, radius, refinement)
     if hints is not None and hints.any:
         # Only near the strokes does the result change: there the hinted trimap is solved
         # again (a stroke costs a local solve), everywhere else the automatic alpha stays.
@@ -235,7 +241,7 @@ def refine_alpha(
 
 
 def _matte(
-    rgb: Float,
+    rgb: Pixels,
     trimap: Float,
     start: Float,
     radius: int,
@@ -254,14 +260,15 @@ def _matte(
 
 
 def _solve(
-    rgb: Float, trimap: Float, alpha: Float, unknown: Bools, radius: int, refinement: Refinement
+    rgb: Pixels, trimap: Float, alpha: Float, unknown: Bools, radius: int, refinement: Refinement
 ) -> Float:
     method = "cf" if refinement.method == "auto" else refinement.method
     solve = None if method == "guided" else _solver(method)
     deadline = time.monotonic() + refinement.seconds
     out: Float = alpha.copy()
     for rows, cols in _crops(unknown, radius):
-        crop_rgb, crop_trimap = rgb[rows, cols], trimap[rows, cols]
+        crop_rgb = rgb[rows, cols]  # 8-bit until the solver's own (scaled) copy
+        crop_trimap = trimap[rows, cols].astype(np.float64)
         crop_unknown = unknown[rows, cols]
         result = None
         if solve is not None and time.monotonic() < deadline:
@@ -280,17 +287,16 @@ def _solve(
 
 
 def _solve_scaled(
-    solve: Callable[[Float, Float], Float], rgb: Float, trimap: Float, scale: float
+    solve: Callable[[Float, Float], Float], rgb: Pixels, trimap: Float, scale: float
 ) -> Float:
     import cv2
 
     if scale >= 0.999:
-        return np.asarray(np.clip(solve(rgb, trimap), 0.0, 1.0), dtype=np.float64)
+        colour = np.asarray(rgb, dtype=np.float64) / 255.0
+        return np.asarray(np.clip(solve(colour, trimap), 0.0, 1.0), dtype=np.float64)
     height, width = trimap.shape
     size = (max(8, round(width * scale)), max(8, round(height * scale)))
-    small_rgb = np.asarray(
-        np.clip(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), 0.0, 1.0), np.float64
-    )
+    small_rgb = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), np.float64) / 255.0
     small_trimap = np.asarray(cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST), np.float64)
     small = np.clip(solve(small_rgb, small_trimap), 0.0, 1.0)
     resized = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)

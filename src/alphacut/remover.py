@@ -19,7 +19,7 @@ from .models.registry import DEFAULT_VITMATTE, ModelSpec, get_spec
 from .models.session import Session
 from .models.store import ProgressCallback, ensure_model
 from .options import Limits, RemoveOptions, RuntimeOptions
-from .pipeline import Refiner, compose, post_process, predict_masks, prepare, saliency_to_mask
+from .pipeline import Refiner, compose, post_process, predict_mask_batch, predict_masks
 from .pipeline.hints import hints_for, read_hints
 from .pipeline.refine import Hints, Refinement, band_radius, near_strokes, refine_alpha
 from .pipeline.vitmatte import vitmatte_alpha
@@ -166,10 +166,7 @@ class Remover:
             )
             for m in masks
         ]  # fmt: skip
-        backdrop = (
-            background.crop(box) if background is not None and box[2:] != image.size else background
-        )
-        patch = compose(crop, refined, options, backdrop)
+        patch = compose(crop, refined, options, background)
         region = Image.fromarray(near[window].astype(np.uint8) * 255)
         untouched.paste(Image.composite(patch, untouched.crop(box), region), box[:2])
         return untouched
@@ -194,14 +191,9 @@ class Remover:
             return FrameMasks(lambda group, _: [[stream.step(d.image)] for d in group], 1, True)
         if batch > 1 and session.spec.kind == "saliency" and not self.runtime.fast:
             batched = self._batched()
-            spec = batched.spec
 
             def predict(group: list[DecodedImage], _: RemoveOptions) -> list[list[Image.Image]]:
-                saliency = batched.run(np.concatenate([prepare(d.image, spec) for d in group]))
-                return [
-                    [saliency_to_mask(s, spec, d.image.size)]
-                    for s, d in zip(saliency, group, strict=True)
-                ]
+                return [[m] for m in predict_mask_batch(batched, [d.image for d in group])]
 
             return FrameMasks(predict, batch, False)
         return FrameMasks(

@@ -9,7 +9,7 @@ from .compose import (
     stack_vertically,
 )
 from .mask import post_process, saliency_to_mask
-from .predict import predict_mask, predict_masks
+from .predict import predict_mask, predict_mask_batch, predict_masks
 from .prepare import prepare
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "cutout",
     "post_process",
     "predict_mask",
+    "predict_mask_batch",
     "predict_masks",
     "prepare",
     "saliency_to_mask",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PIL import Image
 
 from ..models.recurrent import RecurrentSession
@@ -11,13 +12,20 @@ from ..options import RemoveOptions
 from .mask import cloth_masks, saliency_to_mask
 from .prepare import prepare
 
-__all__ = ["predict_mask", "predict_masks"]
+__all__ = ["predict_mask", "predict_mask_batch", "predict_masks"]
 
 
 def predict_mask(session: Session, image: Image.Image) -> Image.Image:
     """The 8-bit mask (mode L) of `image`'s salient subject, at the image's own size."""
-    saliency = session.run(prepare(image, session.spec))
-    return saliency_to_mask(saliency[0], session.spec, image.size)
+    return predict_mask_batch(session, [image])[0]
+
+
+def predict_mask_batch(session: Session, images: list[Image.Image]) -> list[Image.Image]:
+    """`predict_mask` for several images in one model run (a dynamic-batch session)."""
+    saliency = session.run(np.concatenate([prepare(i, session.spec) for i in images]))
+    return [
+        saliency_to_mask(s, session.spec, i.size) for s, i in zip(saliency, images, strict=True)
+    ]
 
 
 def predict_masks(

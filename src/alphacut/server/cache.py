@@ -14,9 +14,10 @@ from ..options import RemoveOptions
 __all__ = ["ResultCache", "Source", "SourceCache", "result_key", "source_key"]
 
 
-def result_key(data: bytes, model: str, options: RemoveOptions) -> str:
-    """A digest of everything that determines the output: the input bytes, model and options."""
-    digest = hashlib.sha256(data)
+def result_key(reference: str, model: str, options: RemoveOptions) -> str:
+    """A digest of everything that determines the output: the input (by its `source_key`,
+    so the upload is hashed once per request), the model and the options."""
+    digest = hashlib.sha256(reference.encode())
     digest.update(b"\0" + model.encode() + b"\0" + repr(options).encode())
     return digest.hexdigest()
 

@@ -159,7 +159,7 @@ class Engine:
                     "send the image again as `file`"
                 )
             data = kept.data
-        return await self.remove(data, model, options, source, hints)
+        return await self.remove(data, model, options, source, hints, reference)
 
     async def remove(
         self,
@@ -168,8 +168,10 @@ class Engine:
         options: RemoveOptions,
         source: str,
         hints: bytes | None = None,
+        reference: str | None = None,
     ) -> Result:
-        """Process one upload in the pool; Overloaded if no capacity, InferenceTimeout if slow."""
+        """Process one upload in the pool; Overloaded if no capacity, InferenceTimeout if slow.
+        `reference`: the upload's `source_key`, when the caller has hashed it already."""
         with self._count_lock:
             if self._admitted >= self._capacity:
                 raise Overloaded(
@@ -179,7 +181,9 @@ class Engine:
             self._admitted += 1
             self.metrics.queue_depth.set(self.queued)
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, self._work, data, model, options, source, hints)
+        future = loop.run_in_executor(
+            self._pool, self._work, data, model, options, source, hints, reference
+        )
         # The slot is freed when the work really ends, even if the client gave up earlier,
         # so abandoned requests still count against capacity while they use a core.
         future.add_done_callback(lambda _: self._release())
@@ -196,7 +200,13 @@ class Engine:
             self.metrics.queue_depth.set(self.queued)
 
     def _work(
-        self, data: bytes, model: str, options: RemoveOptions, source: str, hints: bytes | None
+        self,
+        data: bytes,
+        model: str,
+        options: RemoveOptions,
+        source: str,
+        hints: bytes | None,
+        reference: str | None,
     ) -> Result:
         with self._count_lock:
             self._running += 1
@@ -207,7 +217,7 @@ class Engine:
             session = self.session(model)
             remover = Remover(session, limits=self._limits)
             decoded = remover.decode(data, source=source)
-            reference = source_key(data)
+            reference = reference or source_key(data)
             kept = self.sources.get(reference, model)
             if kept is None:
                 kept = Source(data, self._masks(remover, decoded, model, options))

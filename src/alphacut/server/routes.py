@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 from .. import __version__
 from ..errors import AuthenticationFailed, InputError, Overloaded
 from ..imageio import SUFFIXES
-from ..options import OUTPUT_FORMATS, SETTINGS, options_from_params
+from ..options import OUTPUT_FORMATS, SETTINGS, RemoveOptions, options_from_params
 from .cache import result_key, source_key
 from .engine import Engine, Result
 from .settings import ServerSettings
@@ -126,24 +126,32 @@ async def remove_from_url(request: Request, url: str) -> Response:
     return await _respond(request, data, params, name)
 
 
-async def _respond(request: Request, data: bytes, params: dict[str, str], name: str) -> Response:
-    state = request.app.state
-    engine: Engine = state.engine
-    settings = _settings(request)
-    model = params.pop("model", None) or settings.default_model
+def _model_and_options(
+    request: Request, params: dict[str, str], data: bytes | None, name: str
+) -> tuple[str, RemoveOptions]:
+    """The model and options a request's parameters ask for; refuses an empty upload."""
+    model = params.pop("model", None) or _settings(request).default_model
     for key in _IGNORED:
         params.pop(key, None)
     options = options_from_params(params, exclude=_HTTP_EXCLUDED)
-    if not data:
+    if data is not None and not data:
         raise InputError("the upload is empty (0 bytes)", source=name)
-    key = result_key(data, model, options)
+    return model, options
+
+
+async def _respond(request: Request, data: bytes, params: dict[str, str], name: str) -> Response:
+    state = request.app.state
+    engine: Engine = state.engine
+    model, options = _model_and_options(request, params, data, name)
+    reference = source_key(data)
+    key = result_key(reference, model, options)
     etag = f'"{key[:40]}"'
     headers = {
         "ETag": etag,
         "Cache-Control": "private, no-cache",
         "Content-Disposition": f'inline; filename="{_output_name(name, options.output_format)}"',
         "X-Alphacut-Model": model,
-        "X-Alphacut-Source": source_key(data),  # the reference POST /api/refine takes
+        "X-Alphacut-Source": reference,  # the reference POST /api/refine takes
     }
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
@@ -154,7 +162,7 @@ async def _respond(request: Request, data: bytes, params: dict[str, str], name: 
             cached[0], media_type=cached[1], headers={**headers, "X-Alphacut-Cache": "hit"}
         )
     state.metrics.cache_misses.inc()
-    result: Result = await engine.remove(data, model, options, source=name)
+    result: Result = await engine.remove(data, model, options, source=name, reference=reference)
     state.cache.put(key, result.data, result.media_type)
     state.metrics.cache_bytes.set(state.cache.size)
     return Response(
@@ -195,13 +203,7 @@ async def _refined(
     name: str,
 ) -> Response:
     """The answer to a request with painted hints, by /api/refine or /api/remove."""
-    settings = _settings(request)
-    if data is not None and not data:
-        raise InputError("the upload is empty (0 bytes)")
-    model = params.pop("model", None) or settings.default_model
-    for key in _IGNORED:
-        params.pop(key, None)
-    options = options_from_params(params, exclude=_HTTP_EXCLUDED)
+    model, options = _model_and_options(request, params, data, name)
     if options.refine is None:
         options = options.replace(refine="auto")
     engine: Engine = request.app.state.engine

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -25,6 +25,9 @@ from .jobs import MEDIA_TYPES, JobRequest, JobStore
 from .metrics import Metrics
 from .routes import require_api_key
 from .settings import ServerSettings
+
+if TYPE_CHECKING:
+    from ..video import VideoOptions
 
 __all__ = ["LazyJobs", "make_job_store", "video_router"]
 
@@ -89,15 +92,21 @@ def _flag(params: dict[str, str], name: str) -> bool:
     return text in _TRUE
 
 
-def _parse(params: dict[str, str], default_model: str) -> tuple[str, str, RemoveOptions]:
-    """The model, the container and the image options a job's parameters ask for."""
+def _parse(params: dict[str, str], default_model: str) -> tuple[str, RemoveOptions, VideoOptions]:
+    """The model, the image options and the video options a job's parameters ask for."""
+    from ..video import Smoothing, VideoOptions
+
     rest = {k: v for k, v in params.items() if k not in (*_VIDEO_FIELDS, "model")}
     fmt = params.get("format", "webm").strip().lower()
     if fmt not in MEDIA_TYPES:
         raise OptionsError(f"format must be one of {', '.join(MEDIA_TYPES)}, not {fmt!r}")
-    _flag(params, "smooth")
-    _flag(params, "audio")
-    return params.get("model") or default_model, fmt, options_from_params(rest, exclude=_EXCLUDED)
+    video = VideoOptions(
+        format=fmt,
+        smoothing=Smoothing() if _flag(params, "smooth") else None,
+        audio=_flag(params, "audio"),
+    )
+    options = options_from_params(rest, exclude=_EXCLUDED)
+    return params.get("model") or default_model, options, video
 
 
 def make_job_store(app_state: Any, settings: ServerSettings, metrics: Metrics) -> JobStore | None:
@@ -108,19 +117,13 @@ def make_job_store(app_state: Any, settings: ServerSettings, metrics: Metrics) -
     except ImportError:
         return None
     from ..remover import Remover
-    from ..video import Smoothing, VideoOptions
     from ..video.smooth import require_cv2
 
     require_cv2().setNumThreads(1)  # the model's threads have the cores
 
     def run(upload: Path, destination: Path, job: JobRequest, progress: Any) -> int:
-        model, fmt, options = _parse(job.params, settings.default_model)
+        model, options, video = _parse(job.params, settings.default_model)
         session = app_state.engine.session(model)
-        video = VideoOptions(
-            format=fmt,
-            smoothing=Smoothing() if _flag(job.params, "smooth") else None,
-            audio=_flag(job.params, "audio"),
-        )
         remover = Remover(session, limits=_limits(settings))
         report = remover.remove_video(
             upload, destination, options, video, jobs=settings.workers, progress=progress
@@ -171,7 +174,8 @@ async def submit_video(request: Request) -> JSONResponse:
     if not isinstance(upload, UploadFile):
         raise InputError("the multipart body has no file field named 'file'")
     name = Path(upload.filename or "upload").name or "upload"
-    model, fmt, options = _parse(params, settings.default_model)
+    model, options, video = _parse(params, settings.default_model)
+    fmt = str(video.format)
     from ..video.sink import check_opaque
 
     check_opaque(fmt, options)  # type: ignore[arg-type]

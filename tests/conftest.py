@@ -64,3 +64,55 @@ def page(browser, base_url: str, page_errors: list[str]):
         yield page
     finally:
         context.close()
+
+
+# The scale-out fixtures (tests/cluster.py has the helpers they use).
+
+
+@pytest.fixture(scope="session")
+def s3_env():
+    """The environment of a real S3-compatible server (moto) on loopback, with a fresh
+    bucket per test taken from `bucket`."""
+    from cluster import s3_server
+
+    with s3_server() as env:
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            yield env
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+@pytest.fixture
+def bucket(s3_env, request) -> str:
+    import re
+
+    import boto3
+
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
+    boto3.client("s3").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def ray_address(s3_env):
+    """A Ray head started once per session with `ray start` (its workers can reach the S3
+    server), and this process connected to it as a driver."""
+    from cluster import ray_head
+
+    with ray_head(s3_env) as address:
+        # `ray start` turns token authentication on, and a driver joining must say so before
+        # Ray reads its configuration (the token itself is in ~/.ray/auth_token).
+        os.environ["RAY_AUTH_MODE"] = "token"
+        import ray
+
+        ray.init(address=address, log_to_driver=False)
+        try:
+            yield address
+        finally:
+            ray.shutdown()

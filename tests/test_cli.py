@@ -22,14 +22,15 @@ def run(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess[b
     )
 
 
-def test_help_does_not_import_onnxruntime() -> None:
+@pytest.mark.parametrize("args", [["--help"], ["remove", "--help"], ["watch", "--help"]])
+def test_help_imports_no_heavy_extra(args: list[str]) -> None:
     code = (
         "import sys; from alphacut.cli.main import main\n"
-        "try: main(['--help'])\nexcept SystemExit: pass\n"
-        "print('onnxruntime' in sys.modules, 'numpy' in sys.modules)"
+        f"try: main({args!r})\nexcept SystemExit: pass\n"
+        "print(*(m in sys.modules for m in ('onnxruntime', 'numpy', 'ray', 'av', 'fsspec')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().endswith("False False")
+    assert out.stdout.strip().endswith("False False False False False"), out.stdout
 
 
 def test_single_file_with_format_from_suffix(tmp_path: Path) -> None:

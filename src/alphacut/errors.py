@@ -20,6 +20,7 @@ The tree::
     │   ├── ProviderUnavailable         exit 69  HTTP 503   an explicitly requested provider did not load
     │   └── LicenseNotAccepted          exit 69  HTTP 403   a restrictive licence the user has not accepted
     ├── MissingDependency               exit 69  HTTP 501   an optional extra is not installed
+    ├── StorageError                    exit 74  HTTP 502   reading or writing a file or object failed
     ├── InferenceError                  exit 70  HTTP 500   ONNX Runtime failed while running
     ├── Overloaded                      exit 75  HTTP 503   no capacity left; try again later
     ├── InferenceTimeout                exit 75  HTTP 504   a request ran past its time limit
@@ -50,6 +51,7 @@ __all__ = [
     "OptionsError",
     "Overloaded",
     "ProviderUnavailable",
+    "StorageError",
     "UnknownSource",
     "UnsupportedImage",
     "UnsupportedVideo",
@@ -146,6 +148,18 @@ class LicenseNotAccepted(ModelError):
 class MissingDependency(AlphacutError, ImportError):
     exit_code = 69
     http_status = 501
+
+
+class StorageError(AlphacutError):
+    """A file or object could not be read, listed or written (not the input's fault)."""
+
+    exit_code = 74
+    http_status = 502
+
+    def __init__(self, message: str, *, source: str | None = None) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
+        self.reason = message
 
 
 class InferenceError(AlphacutError):

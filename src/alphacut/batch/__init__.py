@@ -1,6 +1,16 @@
 """Batches of files: planning inputs to outputs, and running them in parallel."""
 
 from .plan import Plan, Task, plan_batch
-from .run import BatchItem, default_jobs, run_batch
+from .run import BatchItem, default_jobs, output_exists, process_task, run_batch, run_task
 
-__all__ = ["BatchItem", "Plan", "Task", "default_jobs", "plan_batch", "run_batch"]
+__all__ = [
+    "BatchItem",
+    "Plan",
+    "Task",
+    "default_jobs",
+    "output_exists",
+    "plan_batch",
+    "process_task",
+    "run_batch",
+    "run_task",
+]

@@ -1,4 +1,4 @@
-"""Turn CLI-style inputs (files, folders, globs) into (source, destination) tasks."""
+"""Turn CLI-style inputs (files, folders, globs, storage URLs) into (source, destination) tasks."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import glob
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from ..engines.storage import ObjectPath, is_url, location
 from ..imageio import SUFFIXES
 from ..options import RemoveOptions
 
@@ -18,10 +19,10 @@ _MAGIC = ("*", "?", "[")
 
 @dataclass(frozen=True)
 class Task:
-    """One input file and where its result goes."""
+    """One input file and where its result goes: each a local path or an object URL."""
 
-    source: Path
-    destination: Path
+    source: Path | ObjectPath
+    destination: Path | ObjectPath
 
 
 @dataclass
@@ -32,46 +33,81 @@ class Plan:
     unmatched: list[tuple[str, str]] = field(default_factory=list)
 
 
-def plan_batch(inputs: list[str], output_dir: Path, options: RemoveOptions) -> Plan:
+def plan_batch(
+    inputs: list[str], output_dir: Path | ObjectPath | str, options: RemoveOptions
+) -> Plan:
     """Expand `inputs` and map each file to `output_dir`, mirroring folder structure.
 
-    A folder contributes every regular file below it (hidden names skipped), a glob
-    every file it matches (``**`` recurses); paths are mirrored relative to the
-    folder or to the glob's fixed prefix. Files that would land on the same output
-    name (``a.jpg`` and ``a.png``) keep their full names (``a.jpg.png``, ``a.png.png``).
-    The output folder itself is never read as input.
+    A folder (or an object prefix, ``s3://bucket/photos/``) contributes every file below
+    it (hidden names skipped), a glob every file it matches (``**`` recurses); paths are
+    mirrored relative to the folder or to the glob's fixed prefix. Files that would land
+    on the same output name (``a.jpg`` and ``a.png``) keep their full names (``a.jpg.png``,
+    ``a.png.png``). The output folder itself is never read as input.
     """
     suffix = SUFFIXES[options.output_format]
-    output_dir = output_dir.resolve()
+    output = location(output_dir) if isinstance(output_dir, str) else output_dir
+    if isinstance(output, Path):
+        output = output.resolve()
     plan = Plan()
-    pairs: list[tuple[Path, Path]] = []  # (source, path relative to output_dir without suffix)
-    seen: set[Path] = set()
+    # (source, path relative to the output folder, with the input's suffix)
+    pairs: list[tuple[Path | ObjectPath, PurePosixPath | Path]] = []
+    seen: set[Path | ObjectPath] = set()
     for text in inputs:
-        found = _expand(text, output_dir)
+        found = _expand_url(text, output) if is_url(text) else _expand(text, output)
         if isinstance(found, str):
             plan.unmatched.append((text, found))
             continue
         for source, relative in found:
-            key = source.resolve()
+            key = source.resolve() if isinstance(source, Path) else source
             if key not in seen:
                 seen.add(key)
                 pairs.append((source, relative))
-    by_target: defaultdict[Path, list[int]] = defaultdict(list)
+    by_target: defaultdict[PurePosixPath | Path, list[int]] = defaultdict(list)
     for index, (_, relative) in enumerate(pairs):
         by_target[relative.with_suffix("")].append(index)
     for source, relative in pairs:
         clash = len(by_target[relative.with_suffix("")]) > 1
         name = relative.name if clash else relative.with_suffix("").name
-        plan.tasks.append(Task(source, output_dir / relative.parent / (name + suffix)))
+        plan.tasks.append(Task(source, output / relative.parent / (name + suffix)))
     return plan
 
 
-def _expand(text: str, output_dir: Path) -> list[tuple[Path, Path]] | str:
+def _expand_url(
+    text: str, output: Path | ObjectPath
+) -> list[tuple[Path | ObjectPath, PurePosixPath | Path]] | str:
+    root = ObjectPath(text)
+    if any(ch in root.key for ch in _MAGIC):
+        base = ObjectPath(f"{root.protocol}://{_glob_base(root.key).as_posix()}")
+        matches = [m for m in root.glob() if not _hidden(m.relative_key(base))]
+        found = [m for m in matches if not _below(m, output) and not m.is_dir()]
+        if not found:
+            return "the pattern matches no object"
+        return [(m, m.relative_key(base)) for m in found]
+    if root.is_dir():
+        objects = [o for o in root.find() if not _hidden(o.relative_key(root))]
+        return [(o, o.relative_key(root)) for o in objects if not _below(o, output)]
+    if root.exists():
+        return [(root, PurePosixPath(root.name))]
+    return "no such object or prefix"
+
+
+def _hidden(relative: PurePosixPath) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def _below(item: ObjectPath, output: Path | ObjectPath) -> bool:
+    return isinstance(output, ObjectPath) and (item.key + "/").startswith(output.key + "/")
+
+
+def _expand(
+    text: str, output_dir: Path | ObjectPath
+) -> list[tuple[Path | ObjectPath, PurePosixPath | Path]] | str:
+    text = text.removeprefix("file://")
     path = Path(text)
     if any(ch in text for ch in _MAGIC) and not path.exists():
         base = _glob_base(text)
         matches = sorted(Path(m) for m in glob.glob(text, recursive=True))
-        files = [m for m in matches if m.is_file() and not _inside(m, output_dir)]
+        files = [m for m in matches if m.is_file() and not _inside_local(m, output_dir)]
         if not files:
             return "the pattern matches no file"
         return [(m, m.relative_to(base) if _inside(m, base) else Path(m.name)) for m in files]
@@ -82,12 +118,19 @@ def _expand(text: str, output_dir: Path) -> list[tuple[Path, Path]] | str:
     return "no such file or directory"
 
 
-def _walk(folder: Path, output_dir: Path) -> list[Path]:
+def _inside_local(path: Path, output_dir: Path | ObjectPath) -> bool:
+    return isinstance(output_dir, Path) and _inside(path, output_dir)
+
+
+def _walk(folder: Path, output_dir: Path | ObjectPath) -> list[Path]:
     files: list[Path] = []
     for root, dirs, names in os.walk(folder):
         root_path = Path(root)
         dirs[:] = sorted(
-            d for d in dirs if not d.startswith(".") and not _same(root_path / d, output_dir)
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and not (isinstance(output_dir, Path) and _same(root_path / d, output_dir))
         )
         files.extend(root_path / n for n in sorted(names) if not n.startswith("."))
     return files

@@ -1,8 +1,10 @@
-"""Run a planned batch on a thread pool: one failure never stops the rest.
+"""Run a planned batch on a thread pool (the local engine): one failure never stops the rest.
 
-Each worker decodes, infers, composes, encodes and writes one file. ONNX Runtime
-and Pillow release the GIL for their heavy work, so with one worker per core the
-decode and encode of one image overlap with inference on another.
+Each worker decodes, infers, composes, encodes and writes one file with `run_task`, the
+per-file function the Ray engine and the watched folder call too, so their outputs and
+failure lines cannot drift apart. ONNX Runtime and Pillow release the GIL for their heavy
+work, so with one worker per core the decode and encode of one image overlap with
+inference on another.
 """
 
 from __future__ import annotations
@@ -18,12 +20,21 @@ from typing import Any, Literal, Protocol
 from PIL import Image
 
 from .._system import usable_cores
+from ..engines.storage import ObjectPath, location
 from ..errors import AlphacutError
-from ..imageio import DecodedImage, write_image
+from ..imageio import DecodedImage, encode, write_image
 from ..options import RemoveOptions
 from .plan import Plan, Task
 
-__all__ = ["BatchItem", "ImageRemover", "default_jobs", "run_batch"]
+__all__ = [
+    "BatchItem",
+    "ImageRemover",
+    "default_jobs",
+    "output_exists",
+    "process_task",
+    "run_batch",
+    "run_task",
+]
 
 
 class ImageRemover(Protocol):
@@ -32,7 +43,7 @@ class ImageRemover(Protocol):
 
     def load(self) -> Any: ...
 
-    def decode(self, data: Path, *, source: str | None = None) -> DecodedImage: ...
+    def decode(self, data: Any, *, source: str | None = None) -> DecodedImage: ...
 
     def process(
         self, decoded: DecodedImage, options: RemoveOptions | None = None
@@ -73,7 +84,7 @@ def run_batch(
     cancelled and running ones finish their (atomic) writes before the interrupt propagates."""
     jobs = jobs or default_jobs()
     for text, reason in plan.unmatched:
-        yield BatchItem(Task(Path(text), Path()), "failed", reason, "InputError")
+        yield BatchItem(Task(location(text), Path()), "failed", reason, "InputError")
     remover.load()  # fail once, up front, if the model cannot load
     pending = iter(plan.tasks)
     running: dict[Future[BatchItem], Task] = {}
@@ -84,10 +95,12 @@ def run_batch(
                 task = next(pending, None)
                 if task is None:
                     break
-                if not overwrite and task.destination.exists():
-                    yield BatchItem(task, "skipped")
-                    continue
-                running[pool.submit(_run_one, remover, task, options)] = task
+                if not overwrite:
+                    done = output_exists(task)
+                    if done is not False:
+                        yield done if isinstance(done, BatchItem) else BatchItem(task, "skipped")
+                        continue
+                running[pool.submit(run_task, remover, task, options)] = task
             if not running:
                 return
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -98,12 +111,34 @@ def run_batch(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_one(remover: ImageRemover, task: Task, options: RemoveOptions) -> BatchItem:
+def output_exists(task: Task) -> bool | BatchItem:
+    """Whether the task's output is already there (a resumed run skips it); a failed item
+    when the store cannot even be asked."""
+    try:
+        return task.destination.exists()
+    except AlphacutError as exc:
+        return BatchItem(task, "failed", getattr(exc, "reason", str(exc)), exc.kind)
+
+
+def process_task(remover: ImageRemover, task: Task, options: RemoveOptions) -> None:
+    """Decode, cut out, encode and atomically write one task; errors are raised."""
+    if isinstance(task.source, ObjectPath):
+        with task.source.open_read() as handle:
+            decoded = remover.decode(handle, source=str(task.source))
+    else:
+        decoded = remover.decode(task.source, source=str(task.source))
+    result = remover.process(decoded, options)
+    if isinstance(task.destination, ObjectPath):
+        task.destination.write_bytes(encode(result, options, decoded.icc_profile))
+    else:
+        write_image(task.destination, result, options, decoded.icc_profile)
+
+
+def run_task(remover: ImageRemover, task: Task, options: RemoveOptions) -> BatchItem:
+    """`process_task`, with every failure turned into a failed item naming its reason."""
     started = time.perf_counter()
     try:
-        decoded = remover.decode(task.source, source=str(task.source))
-        result = remover.process(decoded, options)
-        write_image(task.destination, result, options, decoded.icc_profile)
+        process_task(remover, task, options)
     except AlphacutError as exc:
         reason = getattr(exc, "reason", str(exc))
         return BatchItem(task, "failed", reason, exc.kind, time.perf_counter() - started)

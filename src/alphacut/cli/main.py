@@ -33,6 +33,11 @@ _COMMANDS = {
         "video_command",
         "Remove backgrounds from videos: alpha WebM/ProRes, MP4 on a background, PNG frames.",
     ),
+    "watch": (
+        "alphacut.cli.watch",
+        "watch_command",
+        "Cut out every file that lands in a folder (recursively), until stopped.",
+    ),
     "bench": (
         "alphacut.cli.bench",
         "bench_command",

@@ -5,11 +5,14 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from ..engines.storage import ObjectPath, location
 from ..options import (
     Limits,
     RemoveOptions,
@@ -18,63 +21,82 @@ from ..options import (
 )
 from .params import chosen_settings, runtime_flags, settings_options
 
+if TYPE_CHECKING:
+    from ..batch import BatchItem, Plan
+    from ..remover import Remover
+
 _SUFFIX_FORMATS = {".png": "png", ".webp": "webp", ".jpg": "jpeg", ".jpeg": "jpeg"}
 
 
-@click.command("remove")
-@click.argument("inputs", nargs=-1, required=True)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    help="Output folder (or file, for one input with an image suffix). '-' or absent with stdin: stdout.",
-)
-@click.option(
-    "-m",
-    "--model",
-    default=None,
-    help="Registered model name (see `alphacut models list`). [default: u2netp]",
-)
-@click.option(
-    "--model-path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A custom ONNX model file.",
-)
-@click.option(
-    "--overwrite",
-    is_flag=True,
-    help="Replace outputs that already exist (default: skip them, so runs resume).",
-)
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(1, 256),
-    help="Images processed at once. [default: one per core]",
-)
-@click.option(
-    "--max-pixels",
-    type=click.IntRange(1),
-    help="Refuse images larger than this many pixels. [env: ALPHACUT_MAX_PIXELS]",
-)
-@click.option(
-    "-x",
-    "--extras",
-    help='rembg\'s model options as JSON, e.g. \'{"sam_prompt": [{"type": "point", "data": [120, 80], '
-    '"label": 1}]}\' or \'{"cc": "upper"}\'.',
-)
-@click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Progress bar. [default: when stderr is a terminal]",
-)
-@settings_options()
-@runtime_flags
-@click.pass_context
-def remove_command(
-    ctx: click.Context,
-    /,
-    inputs: tuple[str, ...],
-    output: Path | None,
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def model_flags(command: F) -> F:
+    """The model, limits and pipeline options that `remove` and `watch` share."""
+    for decorate in reversed(_MODEL_FLAGS):
+        command = decorate(command)
+    return command
+
+
+_MODEL_FLAGS: list[Callable[[Any], Any]] = [
+    click.option(
+        "-m",
+        "--model",
+        default=None,
+        help="Registered model name (see `alphacut models list`). [default: u2netp]",
+    ),
+    click.option(
+        "--model-path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="A custom ONNX model file.",
+    ),
+    click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(1, 256),
+        help="Images processed at once (with --engine ray: actors). [default: one per core]",
+    ),
+    click.option(
+        "--max-pixels",
+        type=click.IntRange(1),
+        help="Refuse images larger than this many pixels. [env: ALPHACUT_MAX_PIXELS]",
+    ),
+    click.option(
+        "-x",
+        "--extras",
+        help='rembg\'s model options as JSON, e.g. \'{"sam_prompt": [{"type": "point", "data": '
+        '[120, 80], "label": 1}]}\' or \'{"cc": "upper"}\'.',
+    ),
+    settings_options(),
+    runtime_flags,
+]
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model, options and limits a command's flags chose, before anything loads."""
+
+    model: str | None
+    model_path: Path | None
+    options: RemoveOptions
+    runtime: RuntimeOptions
+    limits: Limits
+    accept_licenses: tuple[str, ...]
+
+    def remover(self) -> Remover:
+        from ..remover import Remover
+
+        return Remover(
+            self.model,
+            model_path=self.model_path,
+            options=self.options,
+            runtime=self.runtime,
+            limits=self.limits,
+            accept_licenses=self.accept_licenses,
+        )
+
+
+def model_choice(
     model: str | None,
     model_path: Path | None,
     providers: tuple[str, ...] | None,
@@ -82,10 +104,94 @@ def remove_command(
     fast: bool,
     accept_licenses: tuple[str, ...],
     extras: str | None,
+    max_pixels: int | None,
+    settings: dict[str, Any],
+    *,
+    workers: int | None,
+    output_format: str | None = None,
+) -> ModelChoice:
+    """Parse the shared flags. `workers`: images at once, so each inference gets its share
+    of the cores (None: one image, all cores)."""
+    chosen = chosen_settings(settings)
+    if extras:
+        chosen.update(parse_extras(extras))
+    if output_format and "output_format" not in chosen:
+        chosen["output_format"] = output_format
+    runtime = RuntimeOptions(
+        providers=providers,
+        backend=backend,  # type: ignore[arg-type]
+        fast=fast,
+        intra_op_threads=max(1, _default_jobs() // workers) if workers else None,
+    )
+    return ModelChoice(
+        model,
+        model_path,
+        RemoveOptions(**chosen),
+        runtime,
+        Limits(max_pixels=max_pixels) if max_pixels else Limits.from_env(),
+        tuple(accept_licenses),
+    )
+
+
+@click.command("remove")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--output",
+    help="Output folder or s3://bucket/prefix/ (or a file, for one input with an image "
+    "suffix). '-' or absent with stdin: stdout.",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace outputs that already exist (default: skip them, so runs resume).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Run the batch here (a thread pool) or on a Ray cluster (needs alphacut[ray]).",
+)
+@click.option(
+    "--ray-address",
+    metavar="ADDR",
+    help="With --engine ray: 'auto' (a running cluster), host:port, or ray://host:10001 "
+    "(Ray Client). [default: $RAY_ADDRESS, else a local cluster]",
+)
+@click.option(
+    "--ray-cpus",
+    type=click.FloatRange(min=0.01),
+    default=1.0,
+    show_default=True,
+    help="With --engine ray: CPUs per actor, which are also its inference threads.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar. [default: when stderr is a terminal]",
+)
+@model_flags
+@click.pass_context
+def remove_command(
+    ctx: click.Context,
+    /,
+    inputs: tuple[str, ...],
+    output: str | None,
     overwrite: bool,
+    engine: str,
+    ray_address: str | None,
+    ray_cpus: float,
+    progress: bool | None,
+    model: str | None,
+    model_path: Path | None,
+    providers: tuple[str, ...] | None,
+    backend: str | None,
+    fast: bool,
+    accept_licenses: tuple[str, ...],
+    extras: str | None,
     jobs: int | None,
     max_pixels: int | None,
-    progress: bool | None,
     **settings: Any,
 ) -> None:
     """Remove the background of INPUT... (files, folders searched recursively, globs such as
@@ -96,50 +202,70 @@ def remove_command(
     stopped. Bad files are reported one line each and the batch goes on; the exit code is 1
     when any input failed.
     """
-    from ..remover import Remover
-
-    chosen = chosen_settings(settings)
-    if extras:
-        chosen.update(parse_extras(extras))
-    single_file = _single_file_target(inputs, output)
-    if single_file and "output_format" not in chosen and output is not None:
-        chosen["output_format"] = _SUFFIX_FORMATS[output.suffix.lower()]
-    options = RemoveOptions(**chosen)
-    limits = Limits(max_pixels=max_pixels) if max_pixels else Limits.from_env()
+    target = location(output) if output is not None else None
+    single_file = _single_file_target(inputs, target)
     batch = not single_file and inputs != ("-",)
-    if batch and output is None:
+    if batch and target is None:
         raise click.UsageError("--output/-o is required for files, folders and globs")
     if "-" in inputs and len(inputs) > 1:
         raise click.UsageError("'-' (stdin) cannot be combined with other inputs")
+    if engine == "ray" and not batch:
+        raise click.UsageError("--engine ray runs batches: give files, folders or globs and -o DIR")
     workers = jobs or _default_jobs()
-    runtime = RuntimeOptions(
-        providers=providers,
-        backend=backend,  # type: ignore[arg-type]
-        fast=fast,
-        # Several images run at once in a batch, so each inference gets its share of cores.
-        intra_op_threads=max(1, _default_jobs() // workers) if batch else None,
-    )
-    remover = Remover(
+    choice = model_choice(
         model,
-        model_path=model_path,
-        options=options,
-        runtime=runtime,
-        limits=limits,
-        accept_licenses=accept_licenses,
+        model_path,
+        providers,
+        backend,
+        fast,
+        accept_licenses,
+        extras,
+        max_pixels,
+        settings,
+        workers=workers if batch else None,
+        output_format=_SUFFIX_FORMATS[_suffix(target)] if single_file and target else None,
     )
+    if engine == "ray":
+        from ..engines.ray import RayOptions, RemoverRecipe, run_batch_ray
+
+        assert target is not None
+        recipe = RemoverRecipe(
+            choice.model,
+            str(choice.model_path) if choice.model_path else None,
+            choice.options,
+            choice.runtime,
+            choice.limits,
+            choice.accept_licenses,
+        )
+        ray_options = RayOptions(address=ray_address, actors=jobs, cpus_per_actor=ray_cpus)
+        plan = _plan(inputs, target, choice.options)
+        items = run_batch_ray(recipe, plan, overwrite=overwrite, ray_options=ray_options)
+        ctx.exit(1 if report_batch(items, plan, target, progress) else 0)
+    remover = choice.remover()
     if fast:
         click.echo(f"alphacut: fast path: {remover.load().description}", err=True)
 
     if inputs == ("-",):
-        _run_stdin(remover, output)
+        _run_stdin(remover, target)
     elif single_file:
-        assert output is not None
-        remover.remove_file(inputs[0], output)
-        click.echo(f"alphacut: wrote {output}", err=True)
+        from ..batch import Task, process_task
+
+        assert target is not None
+        process_task(remover, Task(location(inputs[0]), target), remover.options)
+        click.echo(f"alphacut: wrote {target}", err=True)
     else:
-        assert output is not None
-        failed = _run_batch(remover, inputs, output, overwrite, workers, progress)
-        ctx.exit(1 if failed else 0)
+        from ..batch import run_batch
+
+        assert target is not None
+        plan = _plan(inputs, target, remover.options)
+        items = run_batch(remover, plan, remover.options, overwrite=overwrite, jobs=workers)
+        ctx.exit(1 if report_batch(items, plan, target, progress) else 0)
+
+
+def _plan(inputs: tuple[str, ...], target: Path | ObjectPath, options: RemoveOptions) -> Plan:
+    from ..batch import plan_batch
+
+    return plan_batch(list(inputs), target, options)
 
 
 def _default_jobs() -> int:
@@ -148,18 +274,25 @@ def _default_jobs() -> int:
     return default_jobs()
 
 
-def _single_file_target(inputs: tuple[str, ...], output: Path | None) -> bool:
-    return (
-        len(inputs) == 1
-        and inputs[0] != "-"
-        and Path(inputs[0]).is_file()
-        and output is not None
-        and output.suffix.lower() in _SUFFIX_FORMATS
-        and not output.is_dir()
-    )
+def _suffix(target: Path | ObjectPath) -> str:
+    return Path(target.name).suffix.lower()
 
 
-def _run_stdin(remover: Any, output: Path | None) -> None:
+def _single_file_target(inputs: tuple[str, ...], output: Path | ObjectPath | None) -> bool:
+    if len(inputs) != 1 or inputs[0] == "-" or output is None or str(output) == "-":
+        return False
+    if _suffix(output) not in _SUFFIX_FORMATS:
+        return False
+    source = location(inputs[0])
+    if isinstance(source, Path):
+        is_file = source.is_file()
+    else:
+        is_file = not any(ch in source.key for ch in "*?[") and source.exists()
+        is_file = is_file and not source.is_dir()
+    return is_file and not (isinstance(output, Path) and output.is_dir())
+
+
+def _run_stdin(remover: Remover, output: Path | ObjectPath | None) -> None:
     from ..imageio import atomic_write_bytes
 
     data = sys.stdin.buffer.read()
@@ -167,36 +300,36 @@ def _run_stdin(remover: Any, output: Path | None) -> None:
     if output is None or str(output) == "-":
         sys.stdout.buffer.write(result)
         sys.stdout.buffer.flush()
+    elif isinstance(output, ObjectPath):
+        output.write_bytes(result)
     else:
         atomic_write_bytes(output, result)
 
 
-def _run_batch(
-    remover: Any,
-    inputs: tuple[str, ...],
-    output: Path,
-    overwrite: bool,
-    jobs: int,
+def failure_line(item: BatchItem) -> str:
+    """The one line a failed file gets, the same from every engine and from `watch`."""
+    return f"alphacut: failed: {item.task.source}: {item.error} [{item.error_type}]"
+
+
+def report_batch(
+    items: Iterator[BatchItem],
+    plan: Plan,
+    output: Path | ObjectPath,
     progress: bool | None,
 ) -> int:
+    """Show the bar, a line per failed file and the summary; returns the failures."""
     from tqdm import tqdm
 
-    from ..batch import plan_batch, run_batch
-
-    plan = plan_batch(list(inputs), output, remover.options)
     total = len(plan.tasks) + len(plan.unmatched)
     counts: Counter[str] = Counter()
     started = time.perf_counter()
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=total, unit="img", disable=not show, file=sys.stderr, dynamic_ncols=True)
     try:
-        for item in run_batch(remover, plan, remover.options, overwrite=overwrite, jobs=jobs):
+        for item in items:
             counts[item.status] += 1
             if item.status == "failed":
-                tqdm.write(
-                    f"alphacut: failed: {item.task.source}: {item.error} [{item.error_type}]",
-                    file=sys.stderr,
-                )
+                tqdm.write(failure_line(item), file=sys.stderr)
             bar.update(1)
             bar.set_postfix(failed=counts["failed"], refresh=False)
     except KeyboardInterrupt:
@@ -209,7 +342,11 @@ def _run_batch(
 
 
 def _summary(
-    counts: Counter[str], total: int, started: float, output: Path, interrupted: bool = False
+    counts: Counter[str],
+    total: int,
+    started: float,
+    output: Path | ObjectPath,
+    interrupted: bool = False,
 ) -> None:
     elapsed = time.perf_counter() - started
     rate = counts["done"] / elapsed if elapsed > 0 else 0.0

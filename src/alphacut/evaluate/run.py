@@ -136,6 +136,7 @@ def collect_images(inputs: Sequence[str | Path], *, report_dir: Path) -> list[Sa
     samples = [
         Sample(str(t.destination.relative_to(root).parent / t.source.name), t.source)
         for t in plan.tasks
+        if isinstance(t.source, Path) and isinstance(t.destination, Path)
     ]
     samples += [Sample(text, Path(text), reason) for text, reason in plan.unmatched]
     return samples

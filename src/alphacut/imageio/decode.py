@@ -103,7 +103,14 @@ def decode(
         except PermissionError:
             raise InputError("permission denied", source=name) from None
     if hasattr(data, "read"):
-        return decode(data.read(), limits=limits, source=name)
+        if not (hasattr(data, "seekable") and data.seekable()):
+            return decode(data.read(), limits=limits, source=name)
+        # A seekable reader (a local or object-store file) is sniffed from its header, so a
+        # huge or hostile file is refused before it is read whole.
+        if not data.read(1):
+            raise UnsupportedImage("empty input (0 bytes)", source=name)
+        data.seek(0)
+        return _open(data, limits, name)
     raise InputError(
         f"unsupported input type {type(data).__name__}; pass bytes, a path, a PIL image or an array",
         source=name,

@@ -1,0 +1,150 @@
+"""`--engine ray` on a real Ray cluster: the same outputs, failure lines, summary, exit code
+and resume as the local engine; and `alphacut.ray.RemoveBackground` on a user's dataset."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from alphacut.cli.main import cli
+from helpers import PHOTOS
+from hostile import make_hostile_folder
+
+ALPHACUT = str(Path(sys.executable).with_name("alphacut"))
+
+
+def outputs(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+def failure_lines(text: str) -> list[str]:
+    return sorted(line for line in text.splitlines() if line.startswith("alphacut: failed:"))
+
+
+def summary(text: str) -> str:
+    line = next(line for line in text.splitlines() if " done, " in line)
+    return re.sub(r" in [0-9.]+s \([0-9.]+ img/s\)", "", line)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real photos in a tree, beside the hostile files of the hostile-input tests."""
+    folder = tmp_path_factory.mktemp("mixed")
+    make_hostile_folder(folder / "odd")
+    for photo in sorted(PHOTOS.glob("*.jpg"))[:4]:
+        (folder / "shop").mkdir(exist_ok=True)
+        Image.open(photo).resize((320, 240)).save(folder / "shop" / photo.name, quality=90)
+    return folder
+
+
+def test_ray_engine_matches_local_engine(ray_address: str, mixed: Path, tmp_path: Path) -> None:
+    runs = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / engine
+        args = ["remove", str(mixed), "-o", str(out), "--no-progress", "--engine", engine]
+        runs[engine] = (CliRunner().invoke(cli, args), out)
+    (local, local_out), (ray_run, ray_out) = runs["local"], runs["ray"]
+    assert local.exit_code == ray_run.exit_code == 1, ray_run.output
+    assert outputs(ray_out) == outputs(local_out)
+    assert len(outputs(ray_out)) >= 10
+    assert failure_lines(ray_run.output) == failure_lines(local.output)
+    assert len(failure_lines(ray_run.output)) == 7
+    assert "truncated.jpg" in ray_run.output
+    assert summary(ray_run.output).replace(str(ray_out), "") == summary(local.output).replace(
+        str(local_out), ""
+    )
+
+
+def test_remove_background_on_a_users_dataset(ray_address: str) -> None:
+    import ray
+
+    from alphacut import Remover
+    from alphacut.ray import RemoveBackground
+
+    photo = (PHOTOS / "car-1.jpg").read_bytes()
+    rows = [{"bytes": photo, "name": "car"}, {"bytes": b"not an image", "name": "bad"}]
+    dataset = ray.data.from_items(rows).map_batches(
+        RemoveBackground,
+        fn_constructor_kwargs={"model": "u2netp"},
+        compute=ray.data.ActorPoolStrategy(size=1),
+        num_cpus=1,
+        batch_size=2,
+    )
+    result = {row["name"]: row for row in dataset.take_all()}
+    expected = Remover("u2netp").remove_bytes(photo)
+    cutout = np.asarray(Image.open(io.BytesIO(result["car"]["cutout"])))
+    assert np.array_equal(cutout, np.asarray(Image.open(io.BytesIO(expected))))
+    assert result["car"]["error"] == ""
+    assert result["bad"]["cutout"] is None
+    assert result["bad"]["error"].startswith("UnsupportedImage")
+
+
+def test_interrupted_run_on_a_started_cluster_resumes(ray_address: str, tmp_path: Path) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    for index, photo in enumerate(sorted(PHOTOS.glob("*.jpg"))[:14]):
+        Image.open(photo).convert("RGB").save(source / f"{index:02d}-{photo.name}", quality=92)
+    out = tmp_path / "out"
+    command = [ALPHACUT, "remove", str(source), "-o", str(out), "--no-progress"]
+    command += ["--engine", "ray", "--ray-address", ray_address]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(outputs(out) if out.exists() else {}) < 2:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr
+    first = outputs(out)
+    assert 2 <= len(first) < 14
+    for data in first.values():  # whole files only: every output decodes completely
+        Image.open(io.BytesIO(data)).load()
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    done = re.search(r"(\d+) done, (\d+) skipped, 0 failed of 14", resumed.stderr)
+    assert done, resumed.stderr
+    assert int(done.group(2)) >= len(first)
+    assert int(done.group(1)) + int(done.group(2)) == 14
+    local = tmp_path / "local"
+    CliRunner().invoke(cli, ["remove", str(source), "-o", str(local), "--no-progress"])
+    assert outputs(out) == outputs(local)
+
+
+def test_no_address_starts_a_local_cluster(ray_address: str, tmp_path: Path) -> None:
+    """Even beside a running cluster, no --ray-address (and no RAY_ADDRESS) starts a local
+    one, used and shut down by this run alone."""
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.open(PHOTOS / "car-1.jpg").save(source / "car.jpg")
+    (source / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    result = subprocess.run(
+        [ALPHACUT, "remove", str(source), "-o", str(tmp_path / "out"), "--engine", "ray"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"alphacut: failed: {source / 'broken.jpg'}: " in result.stderr
+    assert "1 done, 0 skipped, 1 failed of 2" in result.stderr
+    assert (tmp_path / "out" / "car.png").is_file()

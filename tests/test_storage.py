@@ -12,7 +12,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from alphacut.batch import plan_batch
 from alphacut.cli.main import cli
+from alphacut.options import RemoveOptions
 from helpers import PHOTOS
 
 NAMES = ["car-1.jpg", "bike.jpg", "horse.jpg"]
@@ -69,6 +71,12 @@ def test_s3_round_trip_mirrors_the_tree_and_resumes(
     assert "3 done, 0 skipped, 1 failed of 4" in first.output
     again = invoke(f"s3://{bucket}/in/", "-o", f"s3://{bucket}/out/")
     assert "0 done, 3 skipped, 1 failed of 4" in again.output
+    # The resume asked for one listing of the output prefix, not one request per file.
+    plan = plan_batch([f"s3://{bucket}/in/"], f"s3://{bucket}/out/", RemoveOptions())
+    listed = plan.existing_outputs()
+    assert listed is not None
+    assert {t.destination for t in plan.tasks if t.destination in listed} == set(listed)
+    assert len(listed) == 3
 
 
 def test_glob_and_single_objects_between_disk_and_s3(

@@ -27,10 +27,19 @@ class Task:
 
 @dataclass
 class Plan:
-    """The tasks of a batch, plus inputs that matched no file (each with a reason)."""
+    """The tasks of a batch, plus inputs that matched no file (each with a reason), and the
+    output folder they write under."""
 
     tasks: list[Task] = field(default_factory=list)
     unmatched: list[tuple[str, str]] = field(default_factory=list)
+    output: Path | ObjectPath | None = None
+
+    def existing_outputs(self) -> frozenset[ObjectPath] | None:
+        """The objects already under an object-store output, from one listing: a resumed run
+        of a million files must not ask for each one (None: a local output, ask per file)."""
+        if not isinstance(self.output, ObjectPath) or not self.output.is_dir():
+            return None if not isinstance(self.output, ObjectPath) else frozenset()
+        return frozenset(self.output.find())
 
 
 def plan_batch(
@@ -48,7 +57,7 @@ def plan_batch(
     output = location(output_dir) if isinstance(output_dir, str) else output_dir
     if isinstance(output, Path):
         output = output.resolve()
-    plan = Plan()
+    plan = Plan(output=output)
     # (source, path relative to the output folder, with the input's suffix)
     pairs: list[tuple[Path | ObjectPath, PurePosixPath | Path]] = []
     seen: set[Path | ObjectPath] = set()

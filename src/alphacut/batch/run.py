@@ -30,7 +30,7 @@ __all__ = [
     "BatchItem",
     "ImageRemover",
     "default_jobs",
-    "output_exists",
+    "pending_tasks",
     "process_task",
     "run_batch",
     "run_task",
@@ -86,7 +86,7 @@ def run_batch(
     for text, reason in plan.unmatched:
         yield BatchItem(Task(location(text), Path()), "failed", reason, "InputError")
     remover.load()  # fail once, up front, if the model cannot load
-    pending = iter(plan.tasks)
+    pending = pending_tasks(plan, overwrite)
     running: dict[Future[BatchItem], Task] = {}
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="alphacut")
     try:
@@ -95,11 +95,9 @@ def run_batch(
                 task = next(pending, None)
                 if task is None:
                     break
-                if not overwrite:
-                    done = output_exists(task)
-                    if done is not False:
-                        yield done if isinstance(done, BatchItem) else BatchItem(task, "skipped")
-                        continue
+                if isinstance(task, BatchItem):
+                    yield task
+                    continue
                 running[pool.submit(run_task, remover, task, options)] = task
             if not running:
                 return
@@ -111,13 +109,26 @@ def run_batch(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def output_exists(task: Task) -> bool | BatchItem:
-    """Whether the task's output is already there (a resumed run skips it); a failed item
-    when the store cannot even be asked."""
-    try:
-        return task.destination.exists()
-    except AlphacutError as exc:
-        return BatchItem(task, "failed", getattr(exc, "reason", str(exc)), exc.kind)
+def pending_tasks(plan: Plan, overwrite: bool) -> Iterator[Task | BatchItem]:
+    """The plan's tasks to run, in order, with a "skipped" item in place of each whose output
+    is already there (unless `overwrite`), so a resumed run picks up where it stopped; a
+    failed item for a task whose output store cannot even be asked."""
+    listed = None
+    if not overwrite:
+        try:
+            listed = plan.existing_outputs()
+        except AlphacutError as exc:
+            log.warning("cannot list the outputs (%s); asking for each", exc)
+    for task in plan.tasks:
+        if overwrite:
+            yield task
+            continue
+        try:
+            exists = task.destination in listed if listed is not None else task.destination.exists()
+        except AlphacutError as exc:
+            yield BatchItem(task, "failed", getattr(exc, "reason", str(exc)), exc.kind)
+            continue
+        yield BatchItem(task, "skipped") if exists else task
 
 
 def process_task(remover: ImageRemover, task: Task, options: RemoveOptions) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..batch.plan import Plan, Task
-from ..batch.run import BatchItem, output_exists, run_task
+from ..batch.run import BatchItem, pending_tasks, run_task
 from ..errors import AlphacutError, MissingDependency, OptionsError
 from ..options import Limits, RemoveOptions, RuntimeOptions
 from .storage import ObjectPath, location
@@ -81,11 +81,12 @@ class RemoverRecipe:
     accept_licenses: tuple[str, ...] = ()
 
     def build(self, threads: int | None = None) -> Any:
+        """The Remover; `threads`: the CPUs this process was given (an actor's share)."""
         from ..remover import Remover
 
         runtime = self.runtime
         if threads is not None:
-            runtime = dataclasses.replace(runtime, intra_op_threads=threads)
+            runtime = dataclasses.replace(runtime, intra_op_threads=threads, cores=threads)
         return Remover(
             self.model,
             model_path=self.model_path,
@@ -230,12 +231,11 @@ def run_batch_ray(
     for text, reason in plan.unmatched:
         yield BatchItem(Task(location(text), Path()), "failed", reason, "InputError")
     todo: list[Task] = []
-    for task in plan.tasks:
-        done = False if overwrite else output_exists(task)
-        if done is False:
-            todo.append(task)
+    for task in pending_tasks(plan, overwrite):
+        if isinstance(task, BatchItem):
+            yield task
         else:
-            yield done if isinstance(done, BatchItem) else BatchItem(task, "skipped")
+            todo.append(task)
     if not todo:
         return
     recipe.make_ready()

@@ -265,9 +265,8 @@ class RuntimeOptions:
     beside the model) on OpenVINO when it is installed (alphacut[fast]) and the CPU has 8-bit
     dot-product instructions (VNNI, AMX), else on ONNX Runtime. Masks are close to exact
     mode's, not identical (see the README for measured IoUs).
-    cores: the CPU cores this process may use, when it shares the machine with others (a Ray
-    actor given 1 CPU of 16, say); None: all usable cores. OpenVINO then sizes its streams
-    to that share and does not pin threads, which would stack every process on core 0.
+    pin_threads: let OpenVINO pin its threads to cores. Turn it off where several processes
+    share the machine (Ray actors): each would pin from core 0 up, onto the same cores.
     """
 
     providers: tuple[str, ...] | None = None
@@ -276,15 +275,13 @@ class RuntimeOptions:
     backend: Literal["onnxruntime", "openvino"] | None = None
     reuse_optimized_model: bool = True
     fast: bool = False
-    cores: int | None = None
+    pin_threads: bool = True
 
     def __post_init__(self) -> None:
         if self.providers is not None:
             object.__setattr__(self, "providers", tuple(self.providers))
         if self.intra_op_threads is not None and self.intra_op_threads < 1:
             raise OptionsError("intra_op_threads must be at least 1")
-        if self.cores is not None and self.cores < 1:
-            raise OptionsError("cores must be at least 1")
         if self.backend not in (None, "onnxruntime", "openvino"):
             raise OptionsError(f"backend must be onnxruntime or openvino, not {self.backend!r}")
 

@@ -5,132 +5,21 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
 from ..engines.storage import ObjectPath, location
-from ..options import (
-    Limits,
-    RemoveOptions,
-    RuntimeOptions,
-    parse_extras,
-)
-from .params import chosen_settings, runtime_flags, settings_options
+from ..options import RemoveOptions
+from .choice import ModelFlags, model_flags
 
 if TYPE_CHECKING:
     from ..batch import BatchItem, Plan
     from ..remover import Remover
 
 _SUFFIX_FORMATS = {".png": "png", ".webp": "webp", ".jpg": "jpeg", ".jpeg": "jpeg"}
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def model_flags(command: F) -> F:
-    """The model, limits and pipeline options that `remove` and `watch` share."""
-    for decorate in reversed(_MODEL_FLAGS):
-        command = decorate(command)
-    return command
-
-
-_MODEL_FLAGS: list[Callable[[Any], Any]] = [
-    click.option(
-        "-m",
-        "--model",
-        default=None,
-        help="Registered model name (see `alphacut models list`). [default: u2netp]",
-    ),
-    click.option(
-        "--model-path",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="A custom ONNX model file.",
-    ),
-    click.option(
-        "-j",
-        "--jobs",
-        type=click.IntRange(1, 256),
-        help="Images processed at once (with --engine ray: actors). [default: one per core]",
-    ),
-    click.option(
-        "--max-pixels",
-        type=click.IntRange(1),
-        help="Refuse images larger than this many pixels. [env: ALPHACUT_MAX_PIXELS]",
-    ),
-    click.option(
-        "-x",
-        "--extras",
-        help='rembg\'s model options as JSON, e.g. \'{"sam_prompt": [{"type": "point", "data": '
-        '[120, 80], "label": 1}]}\' or \'{"cc": "upper"}\'.',
-    ),
-    settings_options(),
-    runtime_flags,
-]
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """The model, options and limits a command's flags chose, before anything loads."""
-
-    model: str | None
-    model_path: Path | None
-    options: RemoveOptions
-    runtime: RuntimeOptions
-    limits: Limits
-    accept_licenses: tuple[str, ...]
-
-    def remover(self) -> Remover:
-        from ..remover import Remover
-
-        return Remover(
-            self.model,
-            model_path=self.model_path,
-            options=self.options,
-            runtime=self.runtime,
-            limits=self.limits,
-            accept_licenses=self.accept_licenses,
-        )
-
-
-def model_choice(
-    model: str | None,
-    model_path: Path | None,
-    providers: tuple[str, ...] | None,
-    backend: str | None,
-    fast: bool,
-    accept_licenses: tuple[str, ...],
-    extras: str | None,
-    max_pixels: int | None,
-    settings: dict[str, Any],
-    *,
-    workers: int | None,
-    output_format: str | None = None,
-) -> ModelChoice:
-    """Parse the shared flags. `workers`: images at once, so each inference gets its share
-    of the cores (None: one image, all cores)."""
-    chosen = chosen_settings(settings)
-    if extras:
-        chosen.update(parse_extras(extras))
-    if output_format and "output_format" not in chosen:
-        chosen["output_format"] = output_format
-    runtime = RuntimeOptions(
-        providers=providers,
-        backend=backend,  # type: ignore[arg-type]
-        fast=fast,
-        intra_op_threads=max(1, _default_jobs() // workers) if workers else None,
-    )
-    return ModelChoice(
-        model,
-        model_path,
-        RemoveOptions(**chosen),
-        runtime,
-        Limits(max_pixels=max_pixels) if max_pixels else Limits.from_env(),
-        tuple(accept_licenses),
-    )
 
 
 @click.command("remove")
@@ -183,16 +72,7 @@ def remove_command(
     ray_address: str | None,
     ray_cpus: float,
     progress: bool | None,
-    model: str | None,
-    model_path: Path | None,
-    providers: tuple[str, ...] | None,
-    backend: str | None,
-    fast: bool,
-    accept_licenses: tuple[str, ...],
-    extras: str | None,
-    jobs: int | None,
-    max_pixels: int | None,
-    **settings: Any,
+    flags: ModelFlags,
 ) -> None:
     """Remove the background of INPUT... (files, folders searched recursively, globs such as
     'photos/**/*.jpg', or - for stdin).
@@ -211,38 +91,21 @@ def remove_command(
         raise click.UsageError("'-' (stdin) cannot be combined with other inputs")
     if engine == "ray" and not batch:
         raise click.UsageError("--engine ray runs batches: give files, folders or globs and -o DIR")
-    workers = jobs or _default_jobs()
-    choice = model_choice(
-        model,
-        model_path,
-        providers,
-        backend,
-        fast,
-        accept_licenses,
-        extras,
-        max_pixels,
-        settings,
+    workers = flags.jobs or _default_jobs()
+    recipe = flags.recipe(
         workers=workers if batch else None,
         output_format=_SUFFIX_FORMATS[_suffix(target)] if single_file and target else None,
     )
     if engine == "ray":
-        from ..engines.ray import RayOptions, RemoverRecipe, run_batch_ray
+        from ..engines.ray import RayOptions, run_batch_ray
 
         assert target is not None
-        recipe = RemoverRecipe(
-            choice.model,
-            str(choice.model_path) if choice.model_path else None,
-            choice.options,
-            choice.runtime,
-            choice.limits,
-            choice.accept_licenses,
-        )
-        ray_options = RayOptions(address=ray_address, actors=jobs, cpus_per_actor=ray_cpus)
-        plan = _plan(inputs, target, choice.options)
+        ray_options = RayOptions(address=ray_address, actors=flags.jobs, cpus_per_actor=ray_cpus)
+        plan = _plan(inputs, target, recipe.options)
         items = run_batch_ray(recipe, plan, overwrite=overwrite, ray_options=ray_options)
         ctx.exit(1 if report_batch(items, plan, target, progress) else 0)
-    remover = choice.remover()
-    if fast:
+    remover = recipe.build()
+    if flags.fast:
         click.echo(f"alphacut: fast path: {remover.load().description}", err=True)
 
     if inputs == ("-",):

@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from .remove import failure_line, model_choice, model_flags
+from .choice import ModelFlags, model_flags
+from .remove import failure_line
 
 
 @click.command("watch")
@@ -62,16 +63,7 @@ def watch_command(
     settle: float,
     poll: float | None,
     overwrite: bool,
-    model: str | None,
-    model_path: Path | None,
-    providers: tuple[str, ...] | None,
-    backend: str | None,
-    fast: bool,
-    accept_licenses: tuple[str, ...],
-    extras: str | None,
-    jobs: int | None,
-    max_pixels: int | None,
-    **settings: Any,
+    flags: ModelFlags,
 ) -> None:
     """Watch INPUT_DIR (recursively) and cut out each file once it is completely written,
     into the mirrored place under --output, until SIGINT or SIGTERM; then the files in
@@ -81,19 +73,8 @@ def watch_command(
     from ..batch import default_jobs
     from ..batch.watch import Watcher, WatchOptions
 
-    workers = jobs or default_jobs()
-    choice = model_choice(
-        model,
-        model_path,
-        providers,
-        backend,
-        fast,
-        accept_licenses,
-        extras,
-        max_pixels,
-        settings,
-        workers=workers,
-    )
+    workers = flags.jobs or default_jobs()
+    recipe = flags.recipe(workers=workers)
     watch = WatchOptions(
         done_dir=done_dir,
         delete_input=delete_input,
@@ -114,7 +95,7 @@ def watch_command(
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    remover = choice.remover()
+    remover = recipe.build()
     remover.load()  # a model that cannot load fails now, not on the first file
     counts: Counter[str] = Counter()
     lock = threading.Lock()
@@ -129,7 +110,7 @@ def watch_command(
             else:
                 click.echo(f"alphacut: skipped {item.task.source}: output exists", err=True)
 
-    watcher = Watcher(remover, input_dir, output, choice.options, watch, report, stopping)
+    watcher = Watcher(remover, input_dir, output, recipe.options, watch, report, stopping)
     click.echo(f"alphacut: watching {input_dir} (Ctrl-C to stop)", err=True)
     watcher.run()
     click.echo(

@@ -19,13 +19,12 @@ off; the caller shows alphacut's bar from the rows as they come back.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from ..batch.plan import Plan, Task
 from ..batch.run import BatchItem, pending_tasks, run_task
 from ..errors import AlphacutError, MissingDependency, OptionsError
 from ..options import Limits, RemoveOptions, RuntimeOptions
+from ..remover import RemoverRecipe
 from .storage import ObjectPath, location
 
 __all__ = ["RayOptions", "RemoveBackground", "RemoverRecipe", "run_batch_ray"]
@@ -67,45 +67,6 @@ class RayOptions:
             raise OptionsError("the Ray engine needs at least one actor")
         if self.cpus_per_actor <= 0 or self.gpus_per_actor < 0:
             raise OptionsError("cpus_per_actor must be positive and gpus_per_actor not negative")
-
-
-@dataclass(frozen=True)
-class RemoverRecipe:
-    """What an actor needs to build the driver's `Remover` in its own process."""
-
-    model: str | None = None
-    model_path: str | None = None
-    options: RemoveOptions = field(default_factory=RemoveOptions)
-    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
-    limits: Limits = field(default_factory=Limits)
-    accept_licenses: tuple[str, ...] = ()
-
-    def build(self, threads: int | None = None) -> Any:
-        """The Remover; `threads`: the CPUs this process was given (an actor's share)."""
-        from ..remover import Remover
-
-        runtime = self.runtime
-        if threads is not None:
-            runtime = dataclasses.replace(runtime, intra_op_threads=threads, cores=threads)
-        return Remover(
-            self.model,
-            model_path=self.model_path,
-            options=self.options,
-            runtime=runtime,
-            limits=self.limits,
-            accept_licenses=self.accept_licenses,
-        )
-
-    def make_ready(self) -> None:
-        """Fetch and verify a registered model once, on the driver, so a missing licence or
-        a failed download is one clear error rather than one per actor."""
-        if self.model_path is None:
-            from ..models import ensure_model
-            from ..models.registry import DEFAULT_MODEL, get_spec
-
-            spec = get_spec(self.model or DEFAULT_MODEL)
-            if not spec.is_custom:
-                ensure_model(spec, accept_licenses=self.accept_licenses)
 
 
 def _actor_threads() -> int:
@@ -202,6 +163,10 @@ class RemoveBackground:
             except MemoryError:
                 cutouts.append(None)
                 errors.append("MemoryError: out of memory")
+            except Exception as exc:  # a bug, but the other rows must still come back
+                log.debug("unexpected failure in RemoveBackground", exc_info=True)
+                cutouts.append(None)
+                errors.append(f"InternalError: {type(exc).__name__}: {exc}")
         out = dict(batch)
         out[self._output_column] = np.array(cutouts, dtype=object)
         out["error"] = np.array(errors, dtype=object)

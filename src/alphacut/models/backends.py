@@ -164,7 +164,7 @@ class OpenVINORunner:
             raise MissingDependency(
                 "the openvino backend needs: pip install 'alphacut[openvino]'"
             ) from exc
-        cores = runtime.cores or usable_cores()
+        cores = usable_cores()
         threads = min(runtime.intra_op_threads or cores, cores)
         # Callers that run several images at once give each a share of the cores; one
         # OpenVINO stream per share lets those requests really run side by side.
@@ -173,8 +173,7 @@ class OpenVINORunner:
             "INFERENCE_PRECISION_HINT": "f32",
             "NUM_STREAMS": str(streams),
             "INFERENCE_NUM_THREADS": str(threads * streams),
-            # Processes sharing the machine each pin from core 0 up, onto the same cores.
-            "ENABLE_CPU_PINNING": runtime.cores is None,
+            "ENABLE_CPU_PINNING": runtime.pin_threads,
             # OpenVINO keeps the compiled model, keyed by model, settings and CPU, so the
             # next start skips the compile (1.2 s for u2netp's INT8 graph here, 0.1 s after).
             "CACHE_DIR": str(cache_home() / "openvino"),

@@ -1,0 +1,115 @@
+"""The model, limit and pipeline flags that `remove` and `watch` share, collected into one
+`ModelFlags` argument, and turned into a `RemoverRecipe`."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from ..options import SETTINGS, Limits, RemoveOptions, RuntimeOptions, parse_extras
+from .params import chosen_settings, runtime_flags, settings_options
+
+if TYPE_CHECKING:
+    from ..remover import RemoverRecipe
+
+__all__ = ["ModelFlags", "model_flags"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_OPTIONS: list[Callable[[Any], Any]] = [
+    click.option(
+        "-m",
+        "--model",
+        default=None,
+        help="Registered model name (see `alphacut models list`). [default: u2netp]",
+    ),
+    click.option(
+        "--model-path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="A custom ONNX model file.",
+    ),
+    click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(1, 256),
+        help="Images processed at once (with --engine ray: actors). [default: one per core]",
+    ),
+    click.option(
+        "--max-pixels",
+        type=click.IntRange(1),
+        help="Refuse images larger than this many pixels. [env: ALPHACUT_MAX_PIXELS]",
+    ),
+    click.option(
+        "-x",
+        "--extras",
+        help='rembg\'s model options as JSON, e.g. \'{"sam_prompt": [{"type": "point", "data": '
+        '[120, 80], "label": 1}]}\' or \'{"cc": "upper"}\'.',
+    ),
+    settings_options(),
+    runtime_flags,
+]
+_SETTING_NAMES = frozenset(row.name for row in SETTINGS) | {"rembg_bgcolor"}
+
+
+@dataclass(frozen=True)
+class ModelFlags:
+    """What the shared flags said, before anything is parsed further or loaded."""
+
+    model: str | None = None
+    model_path: Path | None = None
+    jobs: int | None = None
+    max_pixels: int | None = None
+    extras: str | None = None
+    providers: tuple[str, ...] | None = None
+    backend: str | None = None
+    fast: bool = False
+    accept_licenses: tuple[str, ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def recipe(self, *, workers: int | None, output_format: str | None = None) -> RemoverRecipe:
+        """The remover these flags ask for. `workers`: images at once, so each inference gets
+        its share of the cores (None: one image, all cores)."""
+        from ..batch import default_jobs
+        from ..remover import RemoverRecipe
+
+        chosen = chosen_settings(dict(self.settings))
+        if self.extras:
+            chosen.update(parse_extras(self.extras))
+        if output_format and "output_format" not in chosen:
+            chosen["output_format"] = output_format
+        runtime = RuntimeOptions(
+            providers=self.providers,
+            backend=self.backend,  # type: ignore[arg-type]
+            fast=self.fast,
+            intra_op_threads=max(1, default_jobs() // workers) if workers else None,
+        )
+        limits = Limits(max_pixels=self.max_pixels) if self.max_pixels else Limits.from_env()
+        return RemoverRecipe(
+            self.model,
+            self.model_path,
+            RemoveOptions(**chosen),
+            runtime,
+            limits,
+            tuple(self.accept_licenses),
+        )
+
+
+def model_flags(command: F) -> F:
+    """Add the shared flags to a command, which receives them as one `flags: ModelFlags`."""
+
+    @functools.wraps(command)
+    def collect(*args: Any, **kwargs: Any) -> Any:
+        settings = {k: kwargs.pop(k) for k in list(kwargs) if k in _SETTING_NAMES}
+        names = [f for f in ModelFlags.__dataclass_fields__ if f != "settings"]
+        flags = ModelFlags(**{k: kwargs.pop(k) for k in names}, settings=settings)
+        return command(*args, flags=flags, **kwargs)
+
+    decorated: Any = collect
+    for decorate in reversed(_OPTIONS):
+        decorated = decorate(decorated)
+    return decorated  # type: ignore[no-any-return]

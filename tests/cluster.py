@@ -53,10 +53,11 @@ def s3_server() -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def ray_head(env: dict[str, str]) -> Iterator[str]:
+def ray_head(env: dict[str, str]) -> Iterator[tuple[str, str]]:
     """A one-node Ray cluster started by `ray start --head` on loopback, 2 CPUs, no
-    dashboard, a small object store; yields its address. Its workers get `env`."""
-    port = free_port()
+    dashboard, a small object store; yields its address and its Ray Client URL. Its
+    workers get `env`."""
+    port, client_port = free_port(), free_port()
     temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
     full_env = {**os.environ, **env, "RAY_USAGE_STATS_ENABLED": "0"}
     full_env.pop("RAY_ADDRESS", None)
@@ -66,7 +67,7 @@ def ray_head(env: dict[str, str]) -> Iterator[str]:
         "--head",
         "--node-ip-address=127.0.0.1",
         f"--port={port}",
-        f"--ray-client-server-port={free_port()}",
+        f"--ray-client-server-port={client_port}",
         "--num-cpus=2",
         "--include-dashboard=false",
         f"--object-store-memory={200 * 2**20}",
@@ -76,7 +77,7 @@ def ray_head(env: dict[str, str]) -> Iterator[str]:
     started = subprocess.run(command, env=full_env, capture_output=True, text=True, timeout=180)
     assert started.returncode == 0, started.stderr + started.stdout
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}"
     finally:
         subprocess.run(
             [str(BIN / "ray"), "stop", "--force"], env=full_env, capture_output=True, timeout=120

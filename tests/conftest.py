@@ -100,19 +100,26 @@ def bucket(s3_env, request) -> str:
 
 
 @pytest.fixture(scope="session")
-def ray_address(s3_env):
+def ray_head_node(s3_env):
     """A Ray head started once per session with `ray start` (its workers can reach the S3
-    server), and this process connected to it as a driver."""
+    server): its address and its Ray Client URL."""
     from cluster import ray_head
 
-    with ray_head(s3_env) as address:
-        # `ray start` turns token authentication on, and a driver joining must say so before
-        # Ray reads its configuration (the token itself is in ~/.ray/auth_token).
-        os.environ["RAY_AUTH_MODE"] = "token"
-        import ray
+    # `ray start` turns token authentication on, and a driver joining must say so before
+    # Ray reads its configuration (the token itself is in ~/.ray/auth_token).
+    os.environ["RAY_AUTH_MODE"] = "token"
+    with ray_head(s3_env) as addresses:
+        yield addresses
 
-        ray.init(address=address, log_to_driver=False)
-        try:
-            yield address
-        finally:
-            ray.shutdown()
+
+@pytest.fixture(scope="session")
+def ray_address(ray_head_node):
+    """The session's Ray head, with this process connected to it as a driver."""
+    import ray
+
+    address, _ = ray_head_node
+    ray.init(address=address, log_to_driver=False)
+    try:
+        yield address
+    finally:
+        ray.shutdown()

@@ -148,3 +148,25 @@ def test_no_address_starts_a_local_cluster(ray_address: str, tmp_path: Path) -> 
     assert f"alphacut: failed: {source / 'broken.jpg'}: " in result.stderr
     assert "1 done, 0 skipped, 1 failed of 2" in result.stderr
     assert (tmp_path / "out" / "car.png").is_file()
+
+
+def test_ray_client_address(ray_head_node: tuple[str, str], tmp_path: Path) -> None:
+    """ray://host:port goes through Ray Client, with the same outputs as the local engine."""
+    _, client = ray_head_node
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.open(PHOTOS / "bike.jpg").convert("RGB").resize((400, 300)).save(source / "bike.jpg")
+    (source / "empty.png").write_bytes(b"")
+    command = [ALPHACUT, "remove", str(source), "-o", str(tmp_path / "out"), "--no-progress"]
+    result = subprocess.run(
+        [*command, "--engine", "ray", "--ray-address", client],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"alphacut: failed: {source / 'empty.png'}: empty file (0 bytes)" in result.stderr
+    local = tmp_path / "local"
+    CliRunner().invoke(cli, ["remove", str(source), "-o", str(local), "--no-progress"])
+    assert outputs(tmp_path / "out") == outputs(local)

@@ -88,7 +88,7 @@ def _expand_url(
     if any(ch in root.key for ch in _MAGIC):
         base = ObjectPath(f"{root.protocol}://{_glob_base(root.key).as_posix()}")
         matches = [m for m in root.glob() if not _hidden(m.relative_key(base))]
-        found = [m for m in matches if not _below(m, output) and not m.is_dir()]
+        found = [m for m in matches if not _below(m, output)]
         if not found:
             return "the pattern matches no object"
         return [(m, m.relative_key(base)) for m in found]

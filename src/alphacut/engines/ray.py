@@ -264,19 +264,74 @@ def _connect(ray: Any, ray_options: RayOptions) -> bool:
 def _run(
     ray: Any, recipe: RemoverRecipe, todo: list[Task], ray_options: RayOptions
 ) -> Iterator[BatchItem]:
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
-    cpus = float(ray.cluster_resources().get("CPU", 1.0))
-    actors = ray_options.actors or max(1, math.floor(cpus / ray_options.cpus_per_actor))
-    # Small blocks keep every actor busy to the end and the progress bar moving.
-    rows_per_block = max(1, min(64, len(todo) // (actors * 16)))
     rows = [
         {"index": i, "source": _absolute(t.source), "destination": _absolute(t.destination)}
         for i, t in enumerate(todo)
     ]
-    dataset = ray.data.from_items(rows, override_num_blocks=math.ceil(len(rows) / rows_per_block))
+    if ray.util.client.ray.is_connected():
+        results = _through_client(ray, recipe, rows, ray_options)
+    else:
+        results = _pipeline(recipe, rows, ray_options)
+    for row in results:
+        yield BatchItem(
+            todo[int(row["index"])],
+            row["status"],
+            row["error"] or None,
+            row["error_type"] or None,
+            row["seconds"],
+        )
+
+
+def _through_client(
+    ray: Any, recipe: RemoverRecipe, rows: list[dict[str, Any]], ray_options: RayOptions
+) -> Iterator[dict[str, Any]]:
+    """Through Ray Client, Ray Data cannot drive a pipeline from here (it needs a core worker
+    of its own) and tasks cannot stream their results, so the pipeline runs in a task on the
+    cluster and puts each row in a queue that this side reads as rows finish."""
+    from ray.util.queue import Empty, Queue
+
+    queue = Queue(actor_options={"num_cpus": 0})
+    task = ray.remote(num_cpus=0)(_pipeline_into).remote(recipe, rows, ray_options, queue)
+    received = 0
+    while received < len(rows):
+        try:
+            row = queue.get(timeout=0.5)
+        except Empty:
+            finished, _ = ray.wait([task], timeout=0)
+            if finished:
+                ray.get(task)  # raises the pipeline's error, if it failed
+                if queue.empty():
+                    break
+            continue
+        received += 1
+        yield row
+
+
+def _pipeline_into(
+    recipe: RemoverRecipe, rows: list[dict[str, Any]], ray_options: RayOptions, queue: Any
+) -> None:
+    for row in _pipeline(recipe, rows, ray_options):
+        queue.put(row)
+
+
+def _pipeline(
+    recipe: RemoverRecipe, rows: list[dict[str, Any]], ray_options: RayOptions
+) -> Iterator[dict[str, Any]]:
+    """The Ray Data pipeline over the plan's rows; yields each result row as plain values."""
+    import ray
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
+    actors = ray_options.actors or max(1, math.floor(cpus / ray_options.cpus_per_actor))
+    # Small blocks keep every actor busy to the end and the progress bar moving.
+    rows_per_block = max(1, min(64, len(rows) // (actors * 16)))
+    dataset: Any = ray.data.from_items(
+        rows, override_num_blocks=math.ceil(len(rows) / rows_per_block)
+    )
     dataset = dataset.map_batches(
         RemoveFiles,
         fn_constructor_kwargs={"recipe": recipe},
@@ -287,15 +342,13 @@ def _run(
         batch_format="numpy",
     )
     for row in dataset.iter_rows():
-        task = todo[int(row["index"])]
-        status = str(row["status"])
-        yield BatchItem(
-            task,
-            status,  # type: ignore[arg-type]
-            str(row["error"]) or None,
-            str(row["error_type"]) or None,
-            float(row["seconds"]),
-        )
+        yield {
+            "index": int(row["index"]),
+            "status": str(row["status"]),
+            "error": str(row["error"]),
+            "error_type": str(row["error_type"]),
+            "seconds": float(row["seconds"]),
+        }
 
 
 def _absolute(place: Path | ObjectPath) -> str:

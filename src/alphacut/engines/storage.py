@@ -83,7 +83,9 @@ class ObjectPath:
         return [ObjectPath(f"{self.protocol}://{k}") for k in sorted(keys)]
 
     def glob(self) -> list[ObjectPath]:
-        keys = self._call("list", self._fs().glob, self.key)
+        """The objects (not prefixes) this URL's pattern matches, in name order."""
+        found = self._call("list", lambda: self._fs().glob(self.key, detail=True))
+        keys = [k for k, info in found.items() if info.get("type") != "directory"]
         return [ObjectPath(f"{self.protocol}://{k}") for k in sorted(keys)]
 
     @contextlib.contextmanager

@@ -208,6 +208,13 @@ def run_batch_ray(
     started_here = _connect(ray, ray_options)
     try:
         yield from _run(ray, recipe, todo, ray_options)
+    except AlphacutError:
+        raise  # Ray re-raises an actor's own error as an instance of its class
+    except ray.exceptions.RayError as exc:
+        # The job itself failed (an actor that cannot start, a lost node): one clear line,
+        # and the outputs written so far stay for the resumed run.
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise AlphacutError(f"the Ray job failed: {first}") from exc
     finally:
         if started_here:
             ray.shutdown()

@@ -7,12 +7,15 @@ import threading
 from collections import Counter
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from .choice import ModelFlags, model_flags
 from .remove import failure_line
+
+if TYPE_CHECKING:
+    from ..batch import BatchItem
 
 
 @click.command("watch")
@@ -100,7 +103,7 @@ def watch_command(
     counts: Counter[str] = Counter()
     lock = threading.Lock()
 
-    def report(item: Any) -> None:
+    def report(item: BatchItem) -> None:
         with lock:
             counts[item.status] += 1
             if item.status == "failed":

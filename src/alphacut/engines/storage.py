@@ -117,12 +117,6 @@ class ObjectPath:
                 fs.rm_file(temp)
             raise
 
-    def move_to(self, target: ObjectPath) -> None:
-        self._call("move", self._fs().mv, self.key, target.key)
-
-    def delete(self) -> None:
-        self._call("delete", self._fs().rm_file, self.key)
-
     def _fs(self) -> Any:
         try:
             import fsspec

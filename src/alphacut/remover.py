@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from .batch import BatchItem, plan_batch, run_batch
-from .imageio import DecodedImage, ImageSource, decode, encode, write_image
+from .batch import BatchItem, Task, plan_batch, process_task, run_batch
+from .imageio import DecodedImage, ImageSource, decode, encode
 from .models.loading import load_session
 from .models.recurrent import RecurrentSession
 from .models.registry import DEFAULT_VITMATTE, ModelSpec, get_spec
@@ -238,10 +238,8 @@ class Remover:
         self, source: str | Path, destination: str | Path, options: RemoveOptions | None = None
     ) -> Path:
         """Read `source`, write the result to `destination` atomically; returns the destination."""
-        options = options or self.options
-        decoded = self.decode(Path(source))
         destination = Path(destination)
-        write_image(destination, self.process(decoded, options), options, decoded.icc_profile)
+        process_task(self, Task(Path(source), destination), options or self.options)
         return destination
 
     def remove_video(

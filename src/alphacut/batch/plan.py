@@ -37,9 +37,9 @@ class Plan:
     def existing_outputs(self) -> frozenset[ObjectPath] | None:
         """The objects already under an object-store output, from one listing: a resumed run
         of a million files must not ask for each one (None: a local output, ask per file)."""
-        if not isinstance(self.output, ObjectPath) or not self.output.is_dir():
-            return None if not isinstance(self.output, ObjectPath) else frozenset()
-        return frozenset(self.output.find())
+        if not isinstance(self.output, ObjectPath):
+            return None
+        return frozenset(self.output.find())  # a prefix with nothing under it lists empty
 
 
 def plan_batch(

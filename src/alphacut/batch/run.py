@@ -20,9 +20,9 @@ from typing import Any, Literal, Protocol
 from PIL import Image
 
 from .._system import usable_cores
-from ..engines.storage import ObjectPath, location
+from ..engines.storage import ObjectPath, location, write_whole
 from ..errors import AlphacutError
-from ..imageio import DecodedImage, encode, write_image
+from ..imageio import DecodedImage, encode
 from ..options import RemoveOptions
 from .plan import Plan, Task
 
@@ -30,10 +30,12 @@ __all__ = [
     "BatchItem",
     "ImageRemover",
     "default_jobs",
+    "describe_failure",
     "pending_tasks",
     "process_task",
     "run_batch",
     "run_task",
+    "unmatched_items",
 ]
 
 
@@ -83,8 +85,7 @@ def run_batch(
     flight, so memory stays bounded however large the batch. On Ctrl-C, pending tasks are
     cancelled and running ones finish their (atomic) writes before the interrupt propagates."""
     jobs = jobs or default_jobs()
-    for text, reason in plan.unmatched:
-        yield BatchItem(Task(location(text), Path()), "failed", reason, "InputError")
+    yield from unmatched_items(plan)
     remover.load()  # fail once, up front, if the model cannot load
     pending = pending_tasks(plan, overwrite)
     running: dict[Future[BatchItem], Task] = {}
@@ -126,7 +127,7 @@ def pending_tasks(plan: Plan, overwrite: bool) -> Iterator[Task | BatchItem]:
         try:
             exists = task.destination in listed if listed is not None else task.destination.exists()
         except AlphacutError as exc:
-            yield BatchItem(task, "failed", getattr(exc, "reason", str(exc)), exc.kind)
+            yield BatchItem(task, "failed", *describe_failure(exc, str(task.destination)))
             continue
         yield BatchItem(task, "skipped") if exists else task
 
@@ -139,10 +140,7 @@ def process_task(remover: ImageRemover, task: Task, options: RemoveOptions) -> N
     else:
         decoded = remover.decode(task.source, source=str(task.source))
     result = remover.process(decoded, options)
-    if isinstance(task.destination, ObjectPath):
-        task.destination.write_bytes(encode(result, options, decoded.icc_profile))
-    else:
-        write_image(task.destination, result, options, decoded.icc_profile)
+    write_whole(task.destination, encode(result, options, decoded.icc_profile))
 
 
 def run_task(remover: ImageRemover, task: Task, options: RemoveOptions) -> BatchItem:
@@ -150,20 +148,23 @@ def run_task(remover: ImageRemover, task: Task, options: RemoveOptions) -> Batch
     started = time.perf_counter()
     try:
         process_task(remover, task, options)
-    except AlphacutError as exc:
-        reason = getattr(exc, "reason", str(exc))
-        return BatchItem(task, "failed", reason, exc.kind, time.perf_counter() - started)
-    except MemoryError:
-        return BatchItem(
-            task, "failed", "out of memory", "MemoryError", time.perf_counter() - started
-        )
-    except Exception as exc:  # a bug, but the batch must still finish the other files
-        log.debug("unexpected failure on %s", task.source, exc_info=True)
-        return BatchItem(
-            task,
-            "failed",
-            f"internal error: {type(exc).__name__}: {exc}",
-            "InternalError",
-            time.perf_counter() - started,
-        )
+    except Exception as exc:  # MemoryError included: the batch must finish the other files
+        reason, kind = describe_failure(exc, str(task.source))
+        return BatchItem(task, "failed", reason, kind, time.perf_counter() - started)
     return BatchItem(task, "done", seconds=time.perf_counter() - started)
+
+
+def describe_failure(exc: Exception, source: str) -> tuple[str, str]:
+    """The reason and error type a failed file is reported with, from every engine."""
+    if isinstance(exc, AlphacutError):
+        return getattr(exc, "reason", str(exc)), exc.kind
+    if isinstance(exc, MemoryError):
+        return "out of memory", "MemoryError"
+    log.debug("unexpected failure on %s", source, exc_info=exc)  # a bug
+    return f"internal error: {type(exc).__name__}: {exc}", "InternalError"
+
+
+def unmatched_items(plan: Plan) -> Iterator[BatchItem]:
+    """A failed item for each input that matched no file."""
+    for text, reason in plan.unmatched:
+        yield BatchItem(Task(location(text), Path()), "failed", reason, "InputError")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..engines.storage import ObjectPath, location
+from ..engines.storage import ObjectPath, location, write_whole
 from ..options import RemoveOptions
 from .choice import ModelFlags, model_flags
 
@@ -156,17 +156,13 @@ def _single_file_target(inputs: tuple[str, ...], output: Path | ObjectPath | Non
 
 
 def _run_stdin(remover: Remover, output: Path | ObjectPath | None) -> None:
-    from ..imageio import atomic_write_bytes
-
     data = sys.stdin.buffer.read()
     result = remover.remove_bytes(data)
     if output is None or str(output) == "-":
         sys.stdout.buffer.write(result)
         sys.stdout.buffer.flush()
-    elif isinstance(output, ObjectPath):
-        output.write_bytes(result)
     else:
-        atomic_write_bytes(output, result)
+        write_whole(output, result)
 
 
 def failure_line(item: BatchItem) -> str:

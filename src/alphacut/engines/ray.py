@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..batch.plan import Plan, Task
-from ..batch.run import BatchItem, pending_tasks, run_task
+from ..batch.run import BatchItem, describe_failure, pending_tasks, run_task, unmatched_items
 from ..errors import AlphacutError, MissingDependency, OptionsError
 from ..options import Limits, RemoveOptions, RuntimeOptions
 from ..remover import RemoverRecipe
@@ -87,7 +87,7 @@ class RemoveFiles:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         items = [
-            run_task(self._remover, Task(_place(s), _place(d)), self._options)
+            run_task(self._remover, Task(location(str(s)), location(str(d))), self._options)
             for s, d in zip(batch["source"], batch["destination"], strict=True)
         ]
         return {
@@ -97,10 +97,6 @@ class RemoveFiles:
             "error_type": np.array([i.error_type or "" for i in items], dtype=object),
             "seconds": np.array([i.seconds for i in items], dtype=np.float64),
         }
-
-
-def _place(text: str) -> Path | ObjectPath:
-    return location(str(text))
 
 
 class RemoveBackground:
@@ -157,16 +153,10 @@ class RemoveBackground:
                 result = self._remover.process(decoded, self._options)
                 cutouts.append(encode(result, self._options, decoded.icc_profile))
                 errors.append("")
-            except AlphacutError as exc:
+            except Exception as exc:  # one bad row never fails the batch
+                reason, kind = describe_failure(exc, f"column {self._column!r}")
                 cutouts.append(None)
-                errors.append(f"{exc.kind}: {getattr(exc, 'reason', exc)}")
-            except MemoryError:
-                cutouts.append(None)
-                errors.append("MemoryError: out of memory")
-            except Exception as exc:  # a bug, but the other rows must still come back
-                log.debug("unexpected failure in RemoveBackground", exc_info=True)
-                cutouts.append(None)
-                errors.append(f"InternalError: {type(exc).__name__}: {exc}")
+                errors.append(f"{kind}: {reason}")
         out = dict(batch)
         out[self._output_column] = np.array(cutouts, dtype=object)
         out["error"] = np.array(errors, dtype=object)
@@ -193,8 +183,7 @@ def run_batch_ray(
     `overwrite`), so an interrupted run resumes. A local cluster started here is shut down
     when the iteration ends."""
     ray_options = ray_options or RayOptions()
-    for text, reason in plan.unmatched:
-        yield BatchItem(Task(location(text), Path()), "failed", reason, "InputError")
+    yield from unmatched_items(plan)
     todo: list[Task] = []
     for task in pending_tasks(plan, overwrite):
         if isinstance(task, BatchItem):

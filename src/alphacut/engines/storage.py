@@ -21,7 +21,7 @@ from typing import IO, Any, TypeAlias
 
 from ..errors import InputError, MissingDependency, StorageError
 
-__all__ = ["Location", "ObjectPath", "is_url", "location"]
+__all__ = ["Location", "ObjectPath", "is_url", "location", "write_whole"]
 
 # Object stores put an object whole or not at all, so no temporary name is needed.
 _WHOLE_OBJECT_PROTOCOLS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
@@ -154,3 +154,13 @@ def location(text: str | Path) -> Path | ObjectPath:
     if is_url(text):
         return ObjectPath(text)
     return Path(text.removeprefix("file://"))
+
+
+def write_whole(place: Path | ObjectPath, data: bytes) -> None:
+    """Write `data` to a local path or an object so that no reader sees part of it."""
+    if isinstance(place, ObjectPath):
+        place.write_bytes(data)
+    else:
+        from ..imageio import atomic_write_bytes
+
+        atomic_write_bytes(place, data)

@@ -2,7 +2,7 @@
 
 from .atomic import atomic_write_bytes, atomic_writer
 from .decode import DecodedImage, ImageSource, decode, describe_source
-from .encode import MEDIA_TYPES, SUFFIXES, encode, write_image
+from .encode import MEDIA_TYPES, SUFFIXES, encode
 
 __all__ = [
     "MEDIA_TYPES",
@@ -14,5 +14,4 @@ __all__ = [
     "decode",
     "describe_source",
     "encode",
-    "write_image",
 ]

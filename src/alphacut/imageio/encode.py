@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 from PIL import Image
 
 from ..options import OutputFormat, RemoveOptions
-from .atomic import atomic_write_bytes
 from .png import encode_png
 
-__all__ = ["MEDIA_TYPES", "SUFFIXES", "encode", "write_image"]
+__all__ = ["MEDIA_TYPES", "SUFFIXES", "encode"]
 
 SUFFIXES: dict[str, str] = {"png": ".png", "webp": ".webp", "jpeg": ".jpg"}
 MEDIA_TYPES: dict[str, str] = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
@@ -45,10 +43,3 @@ def encode(image: Image.Image, options: RemoveOptions, icc_profile: bytes | None
     buffer = io.BytesIO()
     image.save(buffer, _PIL_FORMATS[fmt], **params)
     return buffer.getvalue()
-
-
-def write_image(
-    path: Path, image: Image.Image, options: RemoveOptions, icc_profile: bytes | None = None
-) -> None:
-    """Encode and write `image` to `path` so that no partial file can ever be seen there."""
-    atomic_write_bytes(path, encode(image, options, icc_profile))

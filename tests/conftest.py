@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 
 import pytest
@@ -10,6 +11,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # Saved optimised graphs go to a folder of this run's, not the user's ~/.cache; servers
     # and CLIs the tests start inherit it.
     os.environ["ALPHACUT_CACHE_DIR"] = tempfile.mkdtemp(prefix="alphacut-test-cache-")
+    # Every Ray process of the run (the `ray start` head, drivers, the CLI's own local
+    # clusters) authenticates with this run's token, whatever ~/.ray holds: a machine that
+    # never ran Ray has no ~/.ray/auth_token, and a developer's must not leak in. Ray reads
+    # both variables once, at import, so they are set before any test imports it.
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+    os.environ.pop("RAY_ADDRESS", None)
 
 
 @pytest.fixture(scope="session")
@@ -105,9 +114,6 @@ def ray_head_node(s3_env):
     server): its address and its Ray Client URL."""
     from cluster import ray_head
 
-    # `ray start` turns token authentication on, and a driver joining must say so before
-    # Ray reads its configuration (the token itself is in ~/.ray/auth_token).
-    os.environ["RAY_AUTH_MODE"] = "token"
     with ray_head(s3_env) as addresses:
         yield addresses
 

@@ -5,6 +5,7 @@ The tree::
     AlphacutError                       exit 1   HTTP 500
     ├── OptionsError                    exit 64  HTTP 422   a bad option value or combination
     ├── InputError                      exit 65  HTTP 400   the input cannot be used
+    │   ├── InputNotFound               exit 66  HTTP 404   no such file, folder or object; a pattern that matches none
     │   ├── UnsupportedImage            exit 65  HTTP 415   empty, not an image, truncated, corrupt
     │   ├── ImageTooLarge               exit 65  HTTP 413   over the pixel limit (decompression bomb)
     │   ├── UnsupportedVideo            exit 65  HTTP 415   not a video, no video stream, no frames, corrupt
@@ -20,6 +21,9 @@ The tree::
     │   ├── ProviderUnavailable         exit 69  HTTP 503   an explicitly requested provider did not load
     │   └── LicenseNotAccepted          exit 69  HTTP 403   a restrictive licence the user has not accepted
     ├── MissingDependency               exit 69  HTTP 501   an optional extra is not installed
+    ├── OutputError                     exit 73  HTTP 409   the output cannot be written where it was asked for
+    │   ├── OutputExists                exit 73  HTTP 409   a single named output is there and --overwrite was not given
+    │   └── OutputIsInput               exit 73  HTTP 409   the output would replace (or mix with) an input
     ├── StorageError                    exit 74  HTTP 502   reading or writing a file or object failed
     ├── InferenceError                  exit 70  HTTP 500   ONNX Runtime failed while running
     ├── Overloaded                      exit 75  HTTP 503   no capacity left; try again later
@@ -41,6 +45,7 @@ __all__ = [
     "InferenceError",
     "InferenceTimeout",
     "InputError",
+    "InputNotFound",
     "InvalidModel",
     "JobNotFound",
     "JobNotReady",
@@ -49,6 +54,9 @@ __all__ = [
     "ModelError",
     "ModelNotFound",
     "OptionsError",
+    "OutputError",
+    "OutputExists",
+    "OutputIsInput",
     "Overloaded",
     "ProviderUnavailable",
     "StorageError",
@@ -84,6 +92,11 @@ class InputError(AlphacutError, ValueError):
         self.source = source
         super().__init__(f"{source}: {message}" if source else message)
         self.reason = message
+
+
+class InputNotFound(InputError):
+    exit_code = 66
+    http_status = 404
 
 
 class UnsupportedImage(InputError):
@@ -148,6 +161,26 @@ class LicenseNotAccepted(ModelError):
 class MissingDependency(AlphacutError, ImportError):
     exit_code = 69
     http_status = 501
+
+
+class OutputError(AlphacutError):
+    """Where the result was asked to go, it may not be written (see `alphacut.batch.outputs`)."""
+
+    exit_code = 73
+    http_status = 409
+
+    def __init__(self, message: str, *, destination: str | None = None) -> None:
+        self.destination = destination
+        super().__init__(f"{destination}: {message}" if destination else message)
+        self.reason = message
+
+
+class OutputExists(OutputError):
+    pass
+
+
+class OutputIsInput(OutputError):
+    pass
 
 
 class StorageError(AlphacutError):

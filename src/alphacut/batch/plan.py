@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..engines.storage import ObjectPath, is_url, location
+from ..errors import OutputIsInput
 from ..imageio import SUFFIXES
 from ..options import RemoveOptions
 
@@ -27,11 +28,12 @@ class Task:
 
 @dataclass
 class Plan:
-    """The tasks of a batch, plus inputs that matched no file (each with a reason), and the
-    output folder they write under."""
+    """The tasks of a batch, plus inputs that matched no file (each with a reason), inputs
+    left out because they are the output folder itself, and the output folder."""
 
     tasks: list[Task] = field(default_factory=list)
     unmatched: list[tuple[str, str]] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
     output: Path | ObjectPath | None = None
 
     def existing_outputs(self) -> frozenset[ObjectPath] | None:
@@ -51,7 +53,10 @@ def plan_batch(
     it (hidden names skipped), a glob every file it matches (``**`` recurses); paths are
     mirrored relative to the folder or to the glob's fixed prefix. Files that would land
     on the same output name (``a.jpg`` and ``a.png``) keep their full names (``a.jpg.png``,
-    ``a.png.png``). The output folder itself is never read as input.
+    ``a.png.png``). The output folder is never read as input: an input that is the output
+    folder (as ``photos/*`` names ``photos/out``) is left out, and walks and globs do not
+    enter it. Raises `OutputIsInput` when an output would land on an input file, or when
+    every input was the output folder, before anything is written.
     """
     suffix = SUFFIXES[options.output_format]
     output = location(output_dir) if isinstance(output_dir, str) else output_dir
@@ -62,6 +67,9 @@ def plan_batch(
     pairs: list[tuple[Path | ObjectPath, PurePosixPath | Path]] = []
     seen: set[Path | ObjectPath] = set()
     for text in inputs:
+        if _is_output(text, output):
+            plan.left_out.append(text)
+            continue
         found = _expand_url(text, output) if is_url(text) else _expand(text, output)
         if isinstance(found, str):
             plan.unmatched.append((text, found))
@@ -78,7 +86,29 @@ def plan_batch(
         clash = len(by_target[relative.with_suffix("")]) > 1
         name = relative.name if clash else relative.with_suffix("").name
         plan.tasks.append(Task(source, output / relative.parent / (name + suffix)))
+    _refuse_overlap(plan, seen)
     return plan
+
+
+def _is_output(text: str, output: Path | ObjectPath) -> bool:
+    if is_url(text):
+        return isinstance(output, ObjectPath) and ObjectPath(text).key == output.key
+    return isinstance(output, Path) and _same(Path(text.removeprefix("file://")), output)
+
+
+def _refuse_overlap(plan: Plan, sources: set[Path | ObjectPath]) -> None:
+    if plan.left_out and not plan.tasks and not plan.unmatched:
+        raise OutputIsInput(
+            "is the output folder: its files are results, not inputs (choose another -o)",
+            destination=str(plan.output),
+        )
+    for task in plan.tasks:
+        if task.destination in sources:
+            raise OutputIsInput(
+                f"is an input; writing {task.source}'s result there would destroy it "
+                "(choose another output folder)",
+                destination=str(task.destination),
+            )
 
 
 def _expand_url(

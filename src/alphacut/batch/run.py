@@ -24,6 +24,7 @@ from ..engines.storage import ObjectPath, location, write_whole
 from ..errors import AlphacutError
 from ..imageio import DecodedImage, encode
 from ..options import RemoveOptions
+from .outputs import refuse_input_as_output
 from .plan import Plan, Task
 
 __all__ = [
@@ -106,6 +107,14 @@ def run_batch(
             for future in finished:
                 running.pop(future)
                 yield future.result()
+    except KeyboardInterrupt:
+        # Files already in the model finish and are reported, so the summary counts every
+        # output on disk; the ones not yet started are dropped.
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future in running:
+            if not future.cancelled():
+                yield future.result()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -133,7 +142,9 @@ def pending_tasks(plan: Plan, overwrite: bool) -> Iterator[Task | BatchItem]:
 
 
 def process_task(remover: ImageRemover, task: Task, options: RemoveOptions) -> None:
-    """Decode, cut out, encode and atomically write one task; errors are raised."""
+    """Decode, cut out, encode and atomically write one task; errors are raised. A task
+    whose destination is its own source is refused (`OutputIsInput`) before it is read."""
+    refuse_input_as_output([task.source], task.destination)
     if isinstance(task.source, ObjectPath):
         with task.source.open_read() as handle:
             decoded = remover.decode(handle, source=str(task.source))

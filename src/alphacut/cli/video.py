@@ -131,11 +131,14 @@ def video_command(
     complete. With several inputs a bad one is reported and the rest go on; the exit code
     is 1 when any failed.
     """
+    from ..batch.outputs import output_taken
     from ..errors import AlphacutError
     from ..remover import Remover
     from ..video import Smoothing, VideoOptions
 
     options = RemoveOptions(**chosen_settings(settings))
+    targets = _targets(inputs, output, video_format)
+    _check_outputs(targets, overwrite)
     from .._system import usable_cores
 
     # Frames run side by side, each inference on its share of the cores: measured 7.6 fps
@@ -172,11 +175,11 @@ def video_command(
         audio=audio,
         rate=Fraction(fps).limit_denominator(1001) if fps else None,
     )
-    targets = _targets(inputs, output, video_format)
-    failed = 0
+    failed = skipped = 0
     started = time.perf_counter()
     for source, destination in targets:
-        if destination.exists() and not overwrite:
+        if output_taken(destination) and not overwrite:
+            skipped += 1
             click.echo(
                 f"alphacut: skipped: {destination} exists (--overwrite replaces it)", err=True
             )
@@ -196,14 +199,28 @@ def video_command(
             f"in {report.seconds:.1f}s ({report.speed:.1f} frames/s)",
             err=True,
         )
+    done = len(targets) - failed - skipped
     if len(targets) > 1:
-        done = len(targets) - failed
         click.echo(
-            f"alphacut: {done} of {len(targets)} videos done, {failed} failed "
+            f"alphacut: {done} of {len(targets)} videos done, {skipped} skipped, {failed} failed "
             f"in {time.perf_counter() - started:.1f}s",
             err=True,
         )
-    ctx.exit(1 if failed else 0)
+    if not done and not failed:
+        click.echo("alphacut: nothing written: every output already exists", err=True)
+    ctx.exit(0 if done and not failed else 1)
+
+
+def _check_outputs(targets: list[tuple[Path, Path]], overwrite: bool) -> None:
+    """Before any frame: no output may be an input; one named output must be new (or
+    --overwrite); several inputs skip outputs that exist, as batches do."""
+    from ..batch.outputs import check_new_output, refuse_input_as_output
+
+    sources = [source for source, _ in targets]
+    for _, destination in targets:
+        refuse_input_as_output(sources, destination)
+    if len(targets) == 1:
+        check_new_output(targets[0][1], overwrite=overwrite)
 
 
 def _recurrent(model: str | None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,6 +126,33 @@ def test_a_model_missing_from_the_cache_is_not_downloaded_by_a_request(client: T
         client.post("/api/remove?model=birefnet-general", content=PHOTO), 404, "ModelNotFound"
     )
     assert "models pull" in message
+
+
+@pytest.mark.parametrize(
+    ("model", "hint"),
+    [
+        ("bria-rmbg", "`alphacut models pull bria-rmbg --accept-license bria-rmbg`"),
+        ("u2net", "`alphacut models pull u2net`"),
+    ],
+)
+def test_a_missing_model_suggests_a_pull_that_works(
+    model: str, hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model under a licence that needs consent is suggested with --accept-license, or the
+    suggested command itself would fail with LicenseNotAccepted."""
+    from alphacut.models import find_model, get_spec
+
+    u2netp = find_model(get_spec("u2netp"))
+    assert u2netp is not None
+    (tmp_path / u2netp.name).symlink_to(u2netp)  # only the default model is in this cache
+    for variable in ("ALPHACUT_MODEL_DIR", "U2NET_HOME", "REMBG_HOME"):
+        monkeypatch.setenv(variable, str(tmp_path))
+    with client_for() as server:
+        response = server.post(f"/api/remove?model={model}", content=PHOTO)
+        message = assert_error(response, 404, "ModelNotFound")
+    assert hint in message
+    if model == "u2net":
+        assert "--accept-license" not in message
 
 
 def test_pixel_limit_applies(client: TestClient) -> None:

@@ -14,7 +14,7 @@ from PIL import Image
 
 from alphacut import remove
 from alphacut.server import ServerSettings, create_app
-from helpers import PHOTOS, png_bytes, skimage_photo
+from helpers import PHOTOS, assert_white_where_masked_out, png_bytes, skimage_photo
 
 PHOTO = (PHOTOS / "car-1.jpg").read_bytes()
 
@@ -73,6 +73,43 @@ def test_raw_body_and_rembg_parameter_names(client: TestClient, session) -> None
     )
     assert mask.mode == "L"
     assert np.array_equal(np.asarray(mask), np.asarray(expected))
+
+
+README_CURL_QUERY = "/api/remove?bgcolor=255,255,255&format=jpeg"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/x-www-form-urlencoded",  # what `curl --data-binary @photo.jpg` sends
+        "text/plain",
+        "application/octet-stream",
+        "image/jpeg",
+        "IMAGE/PNG; charset=binary",
+        None,
+    ],
+)
+def test_a_raw_body_is_the_image_whatever_its_content_type(
+    client: TestClient, session, content_type: str | None
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post(README_CURL_QUERY, content=PHOTO, headers=headers)
+    assert response.request.headers.get("content-type") == content_type
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/jpeg"
+    mask = remove(Image.open(io.BytesIO(PHOTO)), session=session, only_mask=True)
+    assert_white_where_masked_out(response.content, mask)
+    multipart = client.post(README_CURL_QUERY, files={"file": ("car.jpg", PHOTO, "image/jpeg")})
+    assert multipart.content == response.content
+
+
+def test_a_form_that_is_not_an_image_says_what_to_send(client: TestClient) -> None:
+    response = client.post("/api/remove", data={"a": "1", "b": "2"})
+    assert response.request.headers["content-type"] == "application/x-www-form-urlencoded"
+    message = assert_error(response, 415, "UnsupportedImage")
+    assert "not an image" in message
+    assert "--data-binary @photo.jpg" in message
+    assert "multipart field 'file'" in message
 
 
 def test_form_fields_and_readable_aliases(client: TestClient) -> None:

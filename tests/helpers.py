@@ -39,3 +39,20 @@ def save_failure(name: str, actual: Image.Image, expected: Image.Image) -> Path:
     actual.save(folder / f"{name}.actual.png")
     expected.save(folder / f"{name}.expected.png")
     return folder
+
+
+def assert_white_where_masked_out(jpeg: bytes, mask: Image.Image) -> None:
+    """`jpeg` is a JPEG whose background, where the model's `mask` is 0, is white (a few
+    pixels in from the subject's edge, where JPEG's ringing and the mask's blur end)."""
+    from scipy.ndimage import binary_erosion
+
+    assert jpeg[:2] == b"\xff\xd8", jpeg[:16]
+    image = Image.open(io.BytesIO(jpeg))
+    assert image.format == "JPEG"
+    assert image.size == mask.size
+    background = binary_erosion(np.asarray(mask) == 0, iterations=4)
+    assert background.mean() > 0.05, "the photo has too little background to check"
+    pixels = np.asarray(image.convert("RGB"))[background]
+    assert pixels.min() >= 240, pixels.min()
+    foreground = np.asarray(mask) == 255
+    assert np.asarray(image.convert("L"))[foreground].mean() < 230, "the subject was painted over"

@@ -216,3 +216,50 @@ def test_background_image_is_scaled_to_cover_and_centre_cropped(session, tmp_pat
         assert result[y, x, want] > 200
         checked += 1
     assert checked > 50
+
+
+# The README's "typed API" example, word for word (the README is not parsed: it is being
+# rewritten; keep this copy in step with it). It must run on a machine without CUDA.
+README_TYPED_API = """
+from alphacut import Remover, RemoveOptions, RuntimeOptions, Limits
+
+remover = Remover(
+    "u2netp",                                            # or model_path="custom.onnx"
+    options=RemoveOptions(output_format="webp", bgcolor=None, keep_icc_profile=True),
+    runtime=RuntimeOptions(providers=("CUDAExecutionProvider", "CPUExecutionProvider")),
+    limits=Limits(max_pixels=40_000_000),
+)
+image = remover.remove_image("photo.jpg")              # PIL image (RGBA, or L for only_mask)
+data = remover.remove_bytes(upload_bytes)              # encoded in options.output_format
+remover.remove_file("in.jpg", "out.webp")              # atomic write
+for item in remover.remove_many(["photos/"], "out/"):  # BatchItem per file; never raises per file
+    print(item.task.source, item.status, item.error)
+"""
+
+
+def test_the_readme_typed_api_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("ALPHACUT_PROVIDERS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    car = (PHOTOS / "car-1.jpg").read_bytes()
+    (tmp_path / "photo.jpg").write_bytes(car)
+    (tmp_path / "in.jpg").write_bytes((PHOTOS / "horse.jpg").read_bytes())
+    (tmp_path / "photos").mkdir()
+    for name in ("boat.jpg", "bike.jpg"):
+        (tmp_path / "photos" / name).write_bytes((PHOTOS / name).read_bytes())
+    scope: dict[str, object] = {"upload_bytes": car}
+    exec(compile(README_TYPED_API, "README.md", "exec"), scope)
+    image = scope["image"]
+    assert isinstance(image, Image.Image)
+    assert image.mode == "RGBA"
+    data = scope["data"]
+    assert isinstance(data, bytes)
+    assert data[:4] == b"RIFF"
+    assert data[8:12] == b"WEBP"
+    with Image.open(tmp_path / "out.webp") as written:
+        assert written.format == "WEBP"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bike.webp", "boat.webp"]
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 2, printed
+    assert all(line.endswith(" done None") for line in printed), printed

@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import http.server
+import re
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -110,6 +113,47 @@ def test_mirror_replaces_the_download_host(
 def test_no_download_when_not_allowed(cache: Path) -> None:
     with pytest.raises(ModelNotFound, match="models pull"):
         ensure_model(fake_spec(("http://127.0.0.1:9/fake.onnx",)), download=False)
+
+
+def test_the_suggested_pull_command_works_for_a_restricted_model(
+    cache: Path, server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A missing bria-rmbg (CC BY-NC) suggests a pull with --accept-license; that very
+    command, run for real, gets past the licence check and tries the download (which the
+    loopback mirror answers 404), where the bare `models pull bria-rmbg` stops at the
+    licence. A permissive model's hint has no --accept-license."""
+    monkeypatch.delenv("ALPHACUT_ACCEPT_LICENSES", raising=False)
+    with pytest.raises(ModelNotFound) as caught:
+        ensure_model(get_spec("bria-rmbg"), download=False)
+    found = re.search(r"`(alphacut models pull [^`]*)`", str(caught.value))
+    assert found is not None, caught.value
+    command = found.group(1)
+    assert command == "alphacut models pull bria-rmbg --accept-license bria-rmbg"
+    with pytest.raises(ModelNotFound) as plain:
+        ensure_model(get_spec("u2net"), download=False)
+    assert "run `alphacut models pull u2net`" in str(plain.value)
+    assert "--accept-license" not in str(plain.value)
+
+    monkeypatch.setenv("ALPHACUT_MODEL_MIRROR", server)
+    alphacut = str(Path(sys.executable).with_name("alphacut"))
+    ran = subprocess.run(
+        [alphacut, *command.split()[1:]], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert ran.returncode == 69
+    assert "could not fetch model 'bria-rmbg'" in ran.stderr, ran.stderr
+    assert "consent" not in ran.stderr
+    assert leftovers(cache) == []
+
+
+def test_the_fast_hint_names_the_licence_too(cache: Path) -> None:
+    from alphacut import OptionsError
+    from alphacut.graphs.fast import fast_model_path
+
+    spec = get_spec("bria-rmbg")
+    with pytest.raises(OptionsError, match="models pull bria-rmbg --fast --accept-license bria"):
+        fast_model_path(spec, cache / spec.file_name, build=False)
+    with pytest.raises(OptionsError, match=r"models pull u2net --fast`"):
+        fast_model_path(get_spec("u2net"), cache / "u2net.onnx", build=False)
 
 
 def test_rembg_cache_locations_are_found(tmp_path: Path, cache: Path) -> None:

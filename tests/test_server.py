@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from PIL import Image
 
 from alphacut import remove
 from alphacut.server import ServerSettings, create_app
-from helpers import PHOTOS, png_bytes, skimage_photo
+from helpers import PHOTOS, assert_white_where_masked_out, png_bytes, skimage_photo
 
 PHOTO = (PHOTOS / "car-1.jpg").read_bytes()
 
@@ -74,6 +75,43 @@ def test_raw_body_and_rembg_parameter_names(client: TestClient, session) -> None
     assert np.array_equal(np.asarray(mask), np.asarray(expected))
 
 
+README_CURL_QUERY = "/api/remove?bgcolor=255,255,255&format=jpeg"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/x-www-form-urlencoded",  # what `curl --data-binary @photo.jpg` sends
+        "text/plain",
+        "application/octet-stream",
+        "image/jpeg",
+        "IMAGE/PNG; charset=binary",
+        None,
+    ],
+)
+def test_a_raw_body_is_the_image_whatever_its_content_type(
+    client: TestClient, session, content_type: str | None
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post(README_CURL_QUERY, content=PHOTO, headers=headers)
+    assert response.request.headers.get("content-type") == content_type
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/jpeg"
+    mask = remove(Image.open(io.BytesIO(PHOTO)), session=session, only_mask=True)
+    assert_white_where_masked_out(response.content, mask)
+    multipart = client.post(README_CURL_QUERY, files={"file": ("car.jpg", PHOTO, "image/jpeg")})
+    assert multipart.content == response.content
+
+
+def test_a_form_that_is_not_an_image_says_what_to_send(client: TestClient) -> None:
+    response = client.post("/api/remove", data={"a": "1", "b": "2"})
+    assert response.request.headers["content-type"] == "application/x-www-form-urlencoded"
+    message = assert_error(response, 415, "UnsupportedImage")
+    assert "not an image" in message
+    assert "--data-binary @photo.jpg" in message
+    assert "multipart field 'file'" in message
+
+
 def test_form_fields_and_readable_aliases(client: TestClient) -> None:
     data = {"bgcolor": "#ff0000", "format": "webp", "model": "u2netp"}
     response = client.post("/api/remove", files={"file": ("a.jpg", PHOTO)}, data=data)
@@ -125,6 +163,33 @@ def test_a_model_missing_from_the_cache_is_not_downloaded_by_a_request(client: T
         client.post("/api/remove?model=birefnet-general", content=PHOTO), 404, "ModelNotFound"
     )
     assert "models pull" in message
+
+
+@pytest.mark.parametrize(
+    ("model", "hint"),
+    [
+        ("bria-rmbg", "`alphacut models pull bria-rmbg --accept-license bria-rmbg`"),
+        ("u2net", "`alphacut models pull u2net`"),
+    ],
+)
+def test_a_missing_model_suggests_a_pull_that_works(
+    model: str, hint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model under a licence that needs consent is suggested with --accept-license, or the
+    suggested command itself would fail with LicenseNotAccepted."""
+    from alphacut.models import find_model, get_spec
+
+    u2netp = find_model(get_spec("u2netp"))
+    assert u2netp is not None
+    (tmp_path / u2netp.name).symlink_to(u2netp)  # only the default model is in this cache
+    for variable in ("ALPHACUT_MODEL_DIR", "U2NET_HOME", "REMBG_HOME"):
+        monkeypatch.setenv(variable, str(tmp_path))
+    with client_for() as server:
+        response = server.post(f"/api/remove?model={model}", content=PHOTO)
+        message = assert_error(response, 404, "ModelNotFound")
+    assert hint in message
+    if model == "u2net":
+        assert "--accept-license" not in message
 
 
 def test_pixel_limit_applies(client: TestClient) -> None:

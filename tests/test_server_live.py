@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -34,6 +36,53 @@ def read_until_closed(connection: socket.socket) -> bytes:
     while chunk := connection.recv(65536):
         received += chunk
     return received
+
+
+def test_the_readme_curl_line_gets_a_jpeg_on_white(tmp_path: Path, session) -> None:  # type: ignore[no-untyped-def]
+    """README: `curl --data-binary @photo.jpg '.../api/remove?bgcolor=255,255,255&format=jpeg'
+    -o white.jpg`. curl labels that body application/x-www-form-urlencoded; the server takes
+    it as the image. Run with the real curl where it is installed, and always with exactly
+    the bytes and header curl sends, through http.client."""
+    from PIL import Image
+
+    from alphacut import remove
+    from helpers import assert_white_where_masked_out
+
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(PHOTO)
+    mask = remove(Image.open(photo), session=session, only_mask=True)
+    query = "/api/remove?bgcolor=255,255,255&format=jpeg"
+    with live_server("--cache-mb", "0") as (base, _):
+        curl = shutil.which("curl")
+        if curl is not None:
+            white = tmp_path / "white.jpg"
+            ran = subprocess.run(
+                [curl, "-v", "--data-binary", f"@{photo}", f"{base}{query}", "-o", str(white)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert ran.returncode == 0, ran.stderr
+            assert "> Content-Type: application/x-www-form-urlencoded" in ran.stderr
+            assert "< HTTP/1.1 200" in ran.stderr, ran.stderr
+            assert_white_where_masked_out(white.read_bytes(), mask)
+        host, port = base.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=120)
+        try:
+            connection.request(
+                "POST",
+                query,
+                body=PHOTO,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        assert response.status == 200, body[:500]
+        assert response.getheader("Content-Type") == "image/jpeg"
+        assert_white_where_masked_out(body, mask)
 
 
 def test_huge_upload_is_refused_before_it_is_read() -> None:

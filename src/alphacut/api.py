@@ -46,7 +46,8 @@ def new_session(
 
     model_name: a registered model (see `alphacut models list`), or with `model_path`
     the preprocessing to use for that custom ONNX file. providers: ONNX Runtime
-    execution providers in order; a named accelerator that cannot load is an error.
+    execution providers in order of preference (the first available one runs); one named
+    alone must run. ProviderUnavailable, at once, when none can.
     fast: run an INT8 copy of the model on the fastest CPU runtime installed (masks
     close to, not identical with, rembg's; see RuntimeOptions.fast).
     accept_licenses: model or licence names whose restrictive terms you accept.

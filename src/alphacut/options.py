@@ -252,9 +252,12 @@ class RemoveOptions:
 class RuntimeOptions:
     """How ONNX Runtime runs a model.
 
-    providers: execution providers in order of preference, e.g. ("CUDAExecutionProvider",
-    "CPUExecutionProvider"). None means $ALPHACUT_PROVIDERS, else the CPU. A provider named
-    explicitly must load, or session creation fails with ProviderUnavailable.
+    providers: ONNX Runtime execution providers. None means $ALPHACUT_PROVIDERS, else the
+    best accelerator this onnxruntime build offers, then the CPU. Two or more are a
+    preference list, e.g. ("CUDAExecutionProvider", "CPUExecutionProvider"): the first one
+    this build offers runs, and the choice is logged at INFO. One provider named alone must
+    run. Either way, when none can, building the `Remover` or session fails with
+    ProviderUnavailable.
     intra_op_threads: threads one inference may use; None lets ONNX Runtime pick (all cores).
     backend: "onnxruntime" or "openvino" (CPU only, needs alphacut[openvino]; faster, but
     masks only within ±2 of rembg's, not identical). None: $ALPHACUT_BACKEND, else onnxruntime.

@@ -14,6 +14,7 @@ from PIL import Image
 
 from .batch import BatchItem, Task, plan_batch, process_task, run_batch
 from .imageio import DecodedImage, ImageSource, decode, encode
+from .models.backends import check_providers
 from .models.loading import load_session
 from .models.recurrent import RecurrentSession
 from .models.registry import DEFAULT_VITMATTE, ModelSpec, get_spec
@@ -40,8 +41,10 @@ class Remover:
 
     model: a registered name, a `ModelSpec`, a ready `Session`, or None for the default
     (u2netp). model_path: a custom ONNX file. The model is loaded on first use, or by
-    calling `load()`. accept_licenses: model or licence names (e.g. "bria-rmbg") whose
-    non-commercial or copyleft terms the user accepted; needed to download such a model.
+    calling `load()`; execution providers that cannot run here fail at once
+    (ProviderUnavailable), before any image. accept_licenses: model or licence names (e.g.
+    "bria-rmbg") whose non-commercial or copyleft terms the user accepted; needed to download
+    such a model.
     """
 
     def __init__(
@@ -59,6 +62,8 @@ class Remover:
         self.options = options or RemoveOptions()
         self.runtime = runtime or RuntimeOptions()
         self.limits = limits or Limits()
+        if not isinstance(model, Session):
+            check_providers(self.runtime)
         self._session = model if isinstance(model, Session) else None
         self._model = None if isinstance(model, Session) else model
         self._model_path = model_path

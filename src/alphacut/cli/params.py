@@ -76,7 +76,8 @@ def runtime_flags(command: F) -> F:
     return click.option(
         "--providers",
         type=PROVIDERS,
-        help="ONNX Runtime providers in order, e.g. cuda,cpu. [env: ALPHACUT_PROVIDERS]",
+        help="ONNX Runtime providers in order of preference, e.g. cuda,cpu: the first one "
+        "available runs. One named alone must run. [env: ALPHACUT_PROVIDERS]",
     )(command)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import OptionsError
 from ..models.registry import ModelSpec
-from ..models.store import cache_dir, verify_checksum
+from ..models.store import cache_dir, pull_command, verify_checksum
 
 __all__ = ["calibration_folder", "fast_model_path", "is_current"]
 
@@ -42,7 +42,7 @@ def fast_model_path(spec: ModelSpec, source: Path, *, build: bool = True) -> Pat
         return target
     if not build:
         raise OptionsError(
-            f"no INT8 copy of {spec.name} yet: run `alphacut models pull {spec.name} --fast`"
+            f"no INT8 copy of {spec.name} yet: run `{pull_command(spec, fast=True)}`"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     with _locked(target.with_name(f".{target.name}.lock")):

@@ -25,7 +25,7 @@ from ..errors import (
 from ..graphs.optimized import open_session
 from ..options import RuntimeOptions
 
-__all__ = ["OnnxRuntimeRunner", "OpenVINORunner", "Runner", "choose_backend"]
+__all__ = ["OnnxRuntimeRunner", "OpenVINORunner", "Runner", "check_providers", "choose_backend"]
 
 log = logging.getLogger("alphacut.models")
 
@@ -83,7 +83,8 @@ class OnnxRuntimeRunner:
         import onnxruntime as ort
 
         requested = runtime.resolved_providers()
-        providers = _choose_providers(requested, ort.get_available_providers())
+        available = ort.get_available_providers()
+        providers = _choose_providers(requested, available)
         level = {
             "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
             "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -113,6 +114,7 @@ class OnnxRuntimeRunner:
             raise _load_error(path, exc) from exc
         self.providers = tuple(self._session.get_providers())
         _check_providers(requested, self.providers)
+        _log_preference(requested, available, self.providers[0])
         lost = [p for p in providers if p != _CPU and p not in self.providers]
         if lost:
             log.warning(
@@ -215,24 +217,72 @@ def _load_error(path: Path, exc: Exception) -> Exception:
     return InvalidModel(f"{path} is not a readable ONNX model: {exc}")
 
 
+def check_providers(runtime: RuntimeOptions) -> None:
+    """Fail now, with ProviderUnavailable, when the execution providers `runtime` asks for
+    cannot run with this onnxruntime build (see `_choose_providers` for the rule), before
+    any model is fetched or loaded. Asks onnxruntime only what it offers, which is cheap;
+    nothing to check for OpenVINO or when no provider is named."""
+    requested = runtime.resolved_providers()
+    if not requested or choose_backend(runtime) != "onnxruntime":
+        return
+    import onnxruntime as ort
+
+    _choose_providers(requested, ort.get_available_providers())
+
+
 def _choose_providers(requested: tuple[str, ...] | None, available: list[str]) -> tuple[str, ...]:
-    if requested:
-        missing = [p for p in requested if p not in available]
-        if missing:
-            raise ProviderUnavailable(
-                f"execution provider(s) {', '.join(missing)} requested but this onnxruntime build "
-                f"offers only {', '.join(available)} (for CUDA install alphacut[gpu])"
-            )
-        return requested if _CPU in requested else (*requested, _CPU)
-    best = [p for p in _AUTO_ORDER if p in available]
-    return (*best[:1], _CPU)
+    """The providers to open a session with, the CPU last (for the operators an accelerator
+    lacks).
+
+    None: the best accelerator this build offers (CUDA, CoreML, DirectML), if any.
+    One provider named alone: that one, which this build must offer (ProviderUnavailable).
+    Two or more: a preference list; those this build offers, in the order given, so the
+    first of them runs. ProviderUnavailable when it offers none of them.
+    """
+    if not requested:
+        best = [p for p in _AUTO_ORDER if p in available]
+        return (*best[:1], _CPU)
+    wanted = tuple(dict.fromkeys(requested))
+    usable = [p for p in wanted if p in available]
+    if not usable:
+        hint = "; to fall back to the CPU, list it second: cuda,cpu" if len(wanted) == 1 else ""
+        raise ProviderUnavailable(
+            f"execution provider(s) {', '.join(wanted)} requested but this onnxruntime build "
+            f"offers only {', '.join(available)} (for CUDA install alphacut[gpu]{hint})"
+        )
+    return tuple(usable) if _CPU in usable else (*usable, _CPU)
 
 
 def _check_providers(requested: tuple[str, ...] | None, active: tuple[str, ...]) -> None:
-    wanted = [p for p in (requested or ()) if p != _CPU]
-    failed = [p for p in wanted if p not in active]
+    """After loading: a provider named alone must have started (onnxruntime quietly falls
+    back to the CPU when, say, the CUDA libraries are missing); of a preference list, at
+    least one must have."""
+    wanted = tuple(dict.fromkeys(requested or ()))
+    if len(wanted) > 1:
+        if not any(p in active for p in wanted):
+            raise ProviderUnavailable(
+                f"none of the execution providers {', '.join(wanted)} could be loaded (missing "
+                f"CUDA/cuDNN libraries or a driver mismatch?); active providers: "
+                f"{', '.join(active)}"
+            )
+        return
+    failed = [p for p in wanted if p != _CPU and p not in active]
     if failed:
         raise ProviderUnavailable(
             f"{', '.join(failed)} was requested but could not be loaded (missing CUDA/cuDNN "
             f"libraries or a driver mismatch); active providers: {', '.join(active)}"
         )
+
+
+def _log_preference(requested: tuple[str, ...] | None, available: list[str], runs: str) -> None:
+    """For a preference list, which provider runs and which of those listed were unavailable."""
+    wanted = tuple(dict.fromkeys(requested or ()))
+    if len(wanted) < 2:
+        return
+    missing = [p for p in wanted if p not in available]
+    log.info(
+        "execution providers in order of preference: %s; running on %s%s",
+        ", ".join(wanted),
+        runs,
+        f" ({', '.join(missing)} not offered by this onnxruntime build)" if missing else "",
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..errors import OptionsError
 from ..graphs.fast import fast_model_path
 from ..options import RuntimeOptions
+from .backends import check_providers
 from .fetch import ProgressCallback
 from .recurrent import RecurrentSession
 from .registry import DEFAULT_MODEL, ModelSpec, get_spec
@@ -35,7 +36,9 @@ def load_session(
     model lends its preprocessing (rembg's "u2net_custom", "dis_custom" and "ben_custom"
     are recipes for just that), and with no name the input size is read from the file.
     accept_licenses: model or licence names the user consented to (see ensure_model).
+    Providers that cannot run here fail (ProviderUnavailable) before anything is fetched.
     """
+    check_providers(runtime or RuntimeOptions())
     if model_path is not None:
         path = Path(model_path).expanduser()
         if isinstance(model, ModelSpec):

@@ -38,6 +38,7 @@ __all__ = [
     "ensure_model",
     "file_checksum",
     "find_model",
+    "pull_command",
     "verify_checksum",
 ]
 
@@ -147,6 +148,18 @@ def accepted_licenses(extra: Iterable[str] = ()) -> frozenset[str]:
     return frozenset(n.strip().lower() for n in names if n.strip())
 
 
+def pull_command(spec: ModelSpec, *, fast: bool = False) -> str:
+    """The `alphacut models pull` line that fetches `spec`, as error messages suggest it: with
+    `--accept-license NAME` for a model whose licence needs consent, without which the
+    suggested command would itself fail with LicenseNotAccepted."""
+    words = ["alphacut", "models", "pull", spec.name]
+    if fast:
+        words.append("--fast")
+    if spec.restriction is not None:
+        words += ["--accept-license", spec.name]
+    return " ".join(words)
+
+
 def check_license(spec: ModelSpec, accepted: Iterable[str] = ()) -> None:
     """LicenseNotAccepted unless `spec`'s licence is permissive or was accepted by name."""
     restriction = spec.restriction
@@ -184,8 +197,7 @@ def ensure_model(
         return found
     if not download:
         raise ModelNotFound(
-            f"model {spec.name!r} is not in the cache ({cache_dir()}); "
-            f"run `alphacut models pull {spec.name}`"
+            f"model {spec.name!r} is not in the cache ({cache_dir()}); run `{pull_command(spec)}`"
         )
     check_license(spec, accept_licenses)
     # One fetch at a time per process: concurrent first uses wait for the same file.

@@ -21,6 +21,7 @@ from PIL import Image
 from ..errors import InferenceTimeout, ModelNotFound, Overloaded, UnknownSource
 from ..imageio import MEDIA_TYPES, DecodedImage, encode
 from ..models import MODELS, Session, find_model, get_spec, load_session
+from ..models.backends import check_providers
 from ..options import Limits, RemoveOptions
 from ..pipeline import post_process, prepare, saliency_to_mask
 from ..pipeline.hints import read_hints
@@ -52,6 +53,7 @@ class Engine:
             settings.runtime,
             intra_op_threads=settings.runtime.intra_op_threads or settings.threads_per_worker,
         )
+        check_providers(self._runtime)  # `alphacut serve --providers cuda` fails at start-up
         self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="alphacut-infer")
         self._capacity = settings.workers + settings.queue_size
         self._admitted = 0

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.datastructures import UploadFile
 
 from .. import __version__
-from ..errors import AuthenticationFailed, InputError, Overloaded
+from ..errors import AuthenticationFailed, InputError, Overloaded, UnsupportedImage
 from ..imageio import SUFFIXES
 from ..options import OUTPUT_FORMATS, SETTINGS, RemoveOptions, options_from_params
 from .cache import result_key, source_key
@@ -27,6 +27,10 @@ STATIC_DIR = Path(__file__).parent / "static"
 # A server path is not a client's to choose (hints come as an upload part, in a later slice).
 _HTTP_EXCLUDED = frozenset({"background_image", "hints"})
 _IGNORED = ("extras",)  # accepted from rembg clients, meaningless here
+_SEND_AN_IMAGE = (
+    "send the image's bytes as the request body (curl --data-binary @photo.jpg; plain -d "
+    "strips line breaks and corrupts it) or as multipart field 'file' (curl -F file=@photo.jpg)"
+)
 
 
 def _settings(request: Request) -> ServerSettings:
@@ -66,7 +70,9 @@ def _option_schema() -> dict[str, Any]:
                 },
                 "image/*": {"schema": {"type": "string", "format": "binary"}},
             },
-            "description": "The image as multipart field `file`, or as the raw body. Options may "
+            "description": "The image as multipart field `file`, or as the raw body under any "
+            "other Content-Type (image/*, application/octet-stream, or the "
+            "application/x-www-form-urlencoded that `curl --data-binary` sends). Options may "
             "also go in the query string.",
         },
         "responses": {
@@ -86,7 +92,7 @@ public_router = APIRouter()
 async def remove_upload(request: Request) -> Response:
     """Remove the background of an uploaded image."""
     params = dict(request.query_params)
-    content_type = request.headers.get("content-type", "")
+    content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
         form = await request.form(max_files=2, max_fields=64)
         upload = form.get("file")
@@ -97,10 +103,15 @@ async def remove_upload(request: Request) -> Response:
         hints = form.get("hints")
         if isinstance(hints, UploadFile):  # painted hints: the same as POST /api/refine
             return await _refined(request, params, data, None, await hints.read(), name)
-    elif content_type.startswith("application/x-www-form-urlencoded"):
-        raise InputError("send the image as multipart field 'file' or as the raw request body")
     else:
+        # Any other body is the image itself, whatever it is labelled: `curl --data-binary
+        # @photo.jpg` calls it application/x-www-form-urlencoded.
         data, name = await request.body(), "upload"
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            try:
+                return await _respond(request, data, params, name)
+            except UnsupportedImage as exc:
+                raise UnsupportedImage(f"{exc.reason}; {_SEND_AN_IMAGE}", source=name) from exc
     return await _respond(request, data, params, name)
 
 

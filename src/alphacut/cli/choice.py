@@ -37,7 +37,7 @@ _OPTIONS: list[Callable[[Any], Any]] = [
         "-j",
         "--jobs",
         type=click.IntRange(1, 256),
-        help="Images processed at once (with --engine ray: actors). [default: one per core]",
+        help="Images processed at once. [default: one per core]",
     ),
     click.option(
         "--max-pixels",

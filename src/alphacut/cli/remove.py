@@ -45,7 +45,8 @@ _OTHER_MEDIA = frozenset(
     type=click.Choice(["local", "ray"]),
     default="local",
     show_default=True,
-    help="Run the batch here (a thread pool) or on a Ray cluster (needs alphacut[ray]).",
+    help="Run the batch here (a thread pool) or on a Ray cluster (needs alphacut[ray]; "
+    "-j then sets the number of actors).",
 )
 @click.option(
     "--ray-address",

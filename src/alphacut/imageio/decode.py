@@ -138,7 +138,7 @@ def _open(handle: IO[bytes], limits: Limits, name: str) -> DecodedImage:
         try:
             image.load()
         except Image.DecompressionBombError as exc:
-            raise ImageTooLarge(str(exc), source=name) from None
+            raise ImageTooLarge(f"{exc} ({limits.raise_hint})", source=name) from None
         except _DECODE_FAILURES as exc:
             raise UnsupportedImage(
                 f"corrupt or truncated {image.format or 'image'} data: {exc}", source=name
@@ -153,7 +153,7 @@ def _check_pixels(size: tuple[int, int], limits: Limits, name: str) -> None:
     if width * height > limits.max_pixels:
         raise ImageTooLarge(
             f"{width}x{height} is {width * height / 1e6:.1f} megapixels, over the limit of "
-            f"{limits.max_pixels / 1e6:.1f} (raise it with max_pixels / ALPHACUT_MAX_PIXELS)",
+            f"{limits.max_pixels / 1e6:.1f} ({limits.raise_hint})",
             source=name,
         )
 

@@ -31,6 +31,9 @@ from .cache import Source, SourceCache, source_key
 from .metrics import Metrics
 from .settings import ServerSettings
 
+#: The server's clients cannot raise its limit; its operator can.
+SERVER_PIXEL_HINT = "the server's limit: alphacut serve --max-pixels"
+
 __all__ = ["Engine", "Result"]
 
 log = logging.getLogger("alphacut.server")
@@ -47,7 +50,7 @@ class Engine:
     def __init__(self, settings: ServerSettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        self._limits = Limits(max_pixels=settings.max_pixels)
+        self._limits = Limits(max_pixels=settings.max_pixels, raise_hint=SERVER_PIXEL_HINT)
         self._runtime = dataclasses.replace(
             settings.runtime,
             intra_op_threads=settings.runtime.intra_op_threads or settings.threads_per_worker,

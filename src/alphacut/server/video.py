@@ -82,6 +82,7 @@ def _limits(settings: ServerSettings) -> Limits:
         max_pixels=settings.video_max_pixels,
         max_frames=settings.video_max_frames,
         max_seconds=settings.video_max_seconds,
+        raise_hint="the server's limit: alphacut serve --video-max-pixels",
     )
 
 

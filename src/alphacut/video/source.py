@@ -121,7 +121,8 @@ class VideoSource(Closing):
             raise UnsupportedVideo("its video stream has no frame size", source=self._name)
         if width * height > limits.max_pixels:
             raise VideoTooLarge(
-                f"frames of {width}x{height} are over the limit of {limits.max_pixels} pixels",
+                f"frames of {width}x{height} are over the limit of {limits.max_pixels} pixels "
+                f"({limits.raise_hint})",
                 source=self._name,
             )
         stream.thread_type = "AUTO"

@@ -21,6 +21,7 @@ from PIL import Image
 from ..errors import InferenceTimeout, ModelNotFound, Overloaded, UnknownSource
 from ..imageio import MEDIA_TYPES, DecodedImage, encode
 from ..models import MODELS, Session, find_model, get_spec, load_session
+from ..models.registry import unknown_model
 from ..options import Limits, RemoveOptions
 from ..pipeline import post_process, prepare, saliency_to_mask
 from ..pipeline.hints import read_hints
@@ -101,7 +102,7 @@ class Engine:
         if session is not None:
             return session
         if name not in MODELS:
-            get_spec(name)  # raises ModelNotFound with the known names
+            raise unknown_model(name, self.settings.models, "GET /api/models lists this server's")
         if self.settings.models is not None and name not in self.settings.models:
             raise ModelNotFound(f"model {name!r} is not enabled on this server")
         with self._session_lock:

@@ -229,17 +229,23 @@ def _fetch_file(
         try:
             attempt(target, progress)
         except (DownloadFailed, ChecksumMismatch) as exc:
+            # Said once: in the error when every source fails, as a warning when one works.
             errors.append(str(exc))
-            log.warning("%s", exc)
+            log.info("%s; trying the next source", exc)
             continue
+        if errors:
+            log.warning(
+                "%s fetched from another source after: %s", part.file_name, "; ".join(errors)
+            )
         log.info("model file %s ready at %s", part.file_name, target)
         return target
     if not errors:
         raise ModelNotFound(f"model {name!r} has no download source; place it at {target}")
+    reasons = "; ".join(errors).rstrip(".")
     raise DownloadFailed(
-        f"could not fetch model {name!r} into {target}: "
-        + "; ".join(errors)
-        + ". If this machine is offline, copy the file there by hand."
+        f"could not fetch model {name!r} into {target}: {reasons}"
+        + (" " if reasons.endswith("?") else ". ")
+        + "If this machine is offline, copy the file there by hand."
     )
 
 

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from .errors import (
         AlphacutError,
         AuthenticationFailed,
+        CannotListen,
         ChecksumMismatch,
+        ClusterUnavailable,
         DownloadFailed,
         ImageTooLarge,
         InferenceError,
@@ -96,6 +98,8 @@ _EXPORTS: dict[str, str] = {
     "Overloaded": "errors",
     "InferenceTimeout": "errors",
     "AuthenticationFailed": "errors",
+    "CannotListen": "errors",
+    "ClusterUnavailable": "errors",
 }
 
 __all__ = [
@@ -104,7 +108,9 @@ __all__ = [
     "AlphacutError",
     "AuthenticationFailed",
     "BatchItem",
+    "CannotListen",
     "ChecksumMismatch",
+    "ClusterUnavailable",
     "DownloadFailed",
     "ImageTooLarge",
     "InferenceError",

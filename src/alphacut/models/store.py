@@ -208,6 +208,7 @@ def _fetch(spec: ModelSpec, progress: ProgressCallback | None) -> Path:
     target = cache_dir() / spec.file_name
     if spec.derived_from is not None:
         base = MODELS[spec.derived_from]
+        fetch.require_fp16()  # before the original's download, not after
         fetch.convert_fp16(ensure_model(base, progress=progress), target)
         log.info("model %s converted from %s at %s", spec.name, base.name, target)
         return target

@@ -229,9 +229,20 @@ def test_custom_model_path(tmp_path: Path) -> None:
         new_session(model_path=tmp_path / "absent.onnx")
 
 
-def test_unknown_model_name_lists_the_known_ones() -> None:
-    with pytest.raises(ModelNotFound, match="birefnet-general"):
+def test_unknown_model_name_suggests_the_closest_one() -> None:
+    with pytest.raises(ModelNotFound) as typo:
+        new_session("u2netpp")
+    assert str(typo.value) == (
+        "unknown model 'u2netpp'; did you mean 'u2netp'? (alphacut models list shows them all)"
+    )
+    with pytest.raises(ModelNotFound) as far:
         new_session("no-such-model")
+    assert "did you mean" not in str(far.value)
+    assert "birefnet" not in str(far.value)  # no dump of every name
+    # ViTMatte checkpoints refine edges; they are never offered as a model.
+    with pytest.raises(ModelNotFound) as refiner:
+        new_session("vitmatte-small")
+    assert "did you mean" not in str(refiner.value)
 
 
 def test_checksum_mismatch_is_its_own_error(cache: Path, server: str) -> None:

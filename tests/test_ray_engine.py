@@ -148,6 +148,9 @@ def test_no_address_starts_a_local_cluster(ray_address: str, tmp_path: Path) -> 
     assert f"alphacut: failed: {source / 'broken.jpg'}: " in result.stderr
     assert "1 done, 0 skipped, 1 failed of 2" in result.stderr
     assert (tmp_path / "out" / "car.png").is_file()
+    # Only alphacut's own lines: no core_worker.cc line about actor restarts, no Ray Data
+    # warning about a pool larger than the work.
+    assert all(line.startswith("alphacut: ") for line in result.stderr.splitlines()), result.stderr
 
 
 def test_ray_client_address(ray_head_node: tuple[str, str], tmp_path: Path) -> None:
@@ -170,3 +173,114 @@ def test_ray_client_address(ray_head_node: tuple[str, str], tmp_path: Path) -> N
     local = tmp_path / "local"
     CliRunner().invoke(cli, ["remove", str(source), "-o", str(local), "--no-progress"])
     assert outputs(tmp_path / "out") == outputs(local)
+
+
+def _docstring_example() -> str:
+    """The code block of `alphacut.ray`'s docstring, as a user would copy it."""
+    import alphacut.ray
+
+    lines = (alphacut.ray.__doc__ or "").split("::\n", 1)[1].splitlines()
+    block = []
+    for line in lines:
+        if line and not line.startswith("    "):
+            break
+        block.append(line[4:])
+    return "\n".join(block).strip()
+
+
+def test_the_documented_example_finishes_on_a_small_cluster(
+    ray_head_node: tuple[str, str], tmp_path: Path
+) -> None:
+    """The example in `alphacut.ray` runs to completion on the 2-CPU test cluster (one with
+    `ActorPoolStrategy(size=4), num_cpus=1` left no CPU for the read tasks and never did)."""
+    address, _ = ray_head_node
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for photo in sorted(PHOTOS.glob("*.jpg"))[:3]:
+        Image.open(photo).convert("RGB").resize((160, 120)).save(photos / photo.name)
+    example = _docstring_example()
+    assert "ActorPoolStrategy" in example
+    assert '"s3://bucket/photos/"' in example
+    code = "\n".join(
+        [
+            "import logging, ray",
+            f"ray.init(address={address!r}, log_to_driver=False, logging_level=logging.ERROR)",
+            "ray.data.DataContext.get_current().enable_progress_bars = False",
+            example.replace('"s3://bucket/photos/"', repr(str(photos))),
+            "rows = ds.take_all()",
+            "print(len(rows), sorted(row['error'] for row in rows), flush=True)",
+        ]
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=240, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "3 ['', '', '']", result.stdout
+
+
+def test_an_actor_that_leaves_no_cpu_for_reading_says_so(ray_address: str) -> None:
+    """RemoveBackground warns, in the actor's log, when it finds no CPU free for Ray Data's
+    read tasks (here: it holds both of the cluster's), and not when one is free."""
+    import ray
+
+    @ray.remote
+    def construct() -> list[str]:
+        import logging
+
+        from alphacut.ray import RemoveBackground
+
+        seen: list[str] = []
+
+        class Keep(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                seen.append(record.getMessage())
+
+        logging.getLogger("alphacut.ray").addHandler(Keep())
+        RemoveBackground("u2netp")
+        return seen
+
+    starved = ray.get(construct.options(num_cpus=2).remote(), timeout=120)
+    assert len(starved) == 1, starved
+    assert "holds 2 of the cluster's 2 CPUs" in starved[0]
+    assert "num_cpus=1 or less" in starved[0]
+    assert ray.get(construct.options(num_cpus=1).remote(), timeout=120) == []
+
+
+def test_a_ray_client_connect_that_fails_once_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ray Client's server can fail to start a client's server process (a launcher that exits
+    while the proxier reads its command line: psutil.ZombieProcess, seen on a busy head
+    node). That race cannot be forced on a real cluster, so Ray's init stands in here, failing
+    as it did: the connect is tried again, and a cluster that never answers is one
+    ClusterUnavailable line, not an OptionsError."""
+    from alphacut import ClusterUnavailable
+    from alphacut.engines import ray as engine
+
+    class Ray:
+        def __init__(self, failures: int) -> None:
+            self.failures, self.calls = failures, 0
+
+        def is_initialized(self) -> bool:
+            return False
+
+        def init(self, **_: object) -> None:
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise ConnectionAbortedError(
+                    "Initialization failure from server:\nTraceback (most recent call last):\n"
+                    "  ...\npsutil.ZombieProcess: PID still exists but it's a zombie (pid=4242)"
+                )
+
+    monkeypatch.setattr(engine.time, "sleep", lambda _: None)
+    once = Ray(failures=1)
+    assert engine._connect(once, engine.RayOptions(address="ray://127.0.0.1:10001")) is False
+    assert once.calls == 2
+    never = Ray(failures=99)
+    with pytest.raises(ClusterUnavailable) as failed:
+        engine._connect(never, engine.RayOptions(address="ray://127.0.0.1:10001"))
+    assert never.calls == 3
+    assert str(failed.value) == (
+        "cannot join the Ray cluster at 'ray://127.0.0.1:10001': psutil.ZombieProcess: "
+        "PID still exists but it's a zombie (pid=4242)"
+    )

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from .errors import (
         AlphacutError,
         AuthenticationFailed,
+        CannotListen,
         ChecksumMismatch,
+        ClusterUnavailable,
         DownloadFailed,
         ImageTooLarge,
         InferenceError,
@@ -104,6 +106,8 @@ _EXPORTS: dict[str, str] = {
     "Overloaded": "errors",
     "InferenceTimeout": "errors",
     "AuthenticationFailed": "errors",
+    "CannotListen": "errors",
+    "ClusterUnavailable": "errors",
 }
 
 __all__ = [
@@ -112,7 +116,9 @@ __all__ = [
     "AlphacutError",
     "AuthenticationFailed",
     "BatchItem",
+    "CannotListen",
     "ChecksumMismatch",
+    "ClusterUnavailable",
     "DownloadFailed",
     "ImageTooLarge",
     "InferenceError",

@@ -25,6 +25,8 @@ The tree::
     │   ├── OutputExists                exit 73  HTTP 409   a single named output is there and --overwrite was not given
     │   └── OutputIsInput               exit 73  HTTP 409   the output would replace (or mix with) an input
     ├── StorageError                    exit 74  HTTP 502   reading or writing a file or object failed
+    ├── CannotListen                    exit 71  HTTP 500   the server cannot bind its address (in use, not allowed)
+    ├── ClusterUnavailable              exit 69  HTTP 503   the Ray cluster cannot be joined
     ├── InferenceError                  exit 70  HTTP 500   ONNX Runtime failed while running
     ├── Overloaded                      exit 75  HTTP 503   no capacity left; try again later
     ├── InferenceTimeout                exit 75  HTTP 504   a request ran past its time limit
@@ -39,7 +41,9 @@ from __future__ import annotations
 __all__ = [
     "AlphacutError",
     "AuthenticationFailed",
+    "CannotListen",
     "ChecksumMismatch",
+    "ClusterUnavailable",
     "DownloadFailed",
     "ImageTooLarge",
     "InferenceError",
@@ -193,6 +197,24 @@ class StorageError(AlphacutError):
         self.source = source
         super().__init__(f"{source}: {message}" if source else message)
         self.reason = message
+
+
+class CannotListen(AlphacutError):
+    """`alphacut serve` cannot bind its host and port: in use, a port below 1024 without the
+    right, or an address this machine does not have. The operating system refused a system
+    call, hence sysexits' EX_OSERR (71), apart from 69's missing extras and models and 75's
+    "try again later"."""
+
+    exit_code = 71
+    http_status = 500
+
+
+class ClusterUnavailable(AlphacutError):
+    """The Ray cluster could not be joined (unreachable, or its client server failed to start
+    one for us even after retries): a service that is unavailable, EX_UNAVAILABLE (69)."""
+
+    exit_code = 69
+    http_status = 503
 
 
 class InferenceError(AlphacutError):

@@ -303,11 +303,14 @@ class Limits:
     """What input is accepted. max_pixels: width × height above which an image (or a video's
     frame) is refused from its header alone, before its pixels are allocated. max_frames and
     max_seconds: a video's length, checked against its header and again while decoding
-    (None: no limit)."""
+    (None: no limit). raise_hint: what the refusal of an image over max_pixels tells its
+    reader to do; each edge names its own way (the CLI its --max-pixels flag), so the
+    library never speaks of flags."""
 
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_frames: int | None = None
     max_seconds: float | None = None
+    raise_hint: str = "raise Limits.max_pixels or ALPHACUT_MAX_PIXELS"
 
     def __post_init__(self) -> None:
         if self.max_pixels < 1:

@@ -22,6 +22,7 @@ from .models.session import Session
 from .models.store import ProgressCallback, ensure_model
 from .options import Limits, RemoveOptions, RuntimeOptions
 from .pipeline import Refiner, compose, post_process, predict_mask_batch, predict_masks
+from .pipeline.compose import require_extras
 from .pipeline.hints import hints_for, read_hints
 from .pipeline.refine import Hints, Refinement, band_radius, near_strokes, refine_alpha
 from .pipeline.vitmatte import vitmatte_alpha
@@ -81,8 +82,11 @@ class Remover:
         return self.load()
 
     def load(self) -> Session:
-        """Load the model now (downloading a registered model if allowed); returns the session."""
+        """Load the model now (downloading a registered model if allowed); returns the session.
+        The extras the default options need are imported first, so a missing one is a
+        MissingDependency before any download or load."""
         if self._session is None:
+            require_extras(self.options)
             with self._lock:
                 if self._session is None:
                     self._session = load_session(

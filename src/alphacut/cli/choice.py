@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 __all__ = ["ModelFlags", "model_flags"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: How a CLI user raises the pixel limit, in the line that refuses an image over it.
+CLI_PIXEL_HINT = "raise it with --max-pixels or ALPHACUT_MAX_PIXELS"
 
 _OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
@@ -88,7 +92,10 @@ class ModelFlags:
             fast=self.fast,
             intra_op_threads=max(1, default_jobs() // workers) if workers else None,
         )
-        limits = Limits(max_pixels=self.max_pixels) if self.max_pixels else Limits.from_env()
+        limits = dataclasses.replace(
+            Limits(max_pixels=self.max_pixels) if self.max_pixels else Limits.from_env(),
+            raise_hint=CLI_PIXEL_HINT,
+        )
         return RemoverRecipe(
             self.model,
             self.model_path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,9 @@ def serve_command(**flags: Any) -> None:
     /api/jobs, /docs, /metrics, /healthz)."""
     import logging
 
+    require_server()
+    check_listen(flags["host"], flags["port"])  # before the model loads, not after
+
     import uvicorn
 
     from ..options import RuntimeOptions
@@ -199,6 +203,51 @@ def serve_command(**flags: Any) -> None:
         server_header=False,
     )
     DrainingServer(config, app, flags["drain_seconds"]).run()
+
+
+def require_server() -> None:
+    """Import the server's extras now: a missing one is one MissingDependency line."""
+    from .._extras import installed, require
+
+    for module in ("fastapi", "uvicorn", "prometheus_client"):
+        require(module, "alphacut serve")
+    if not installed("multipart"):  # python-multipart before 0.0.13 had only this name
+        require("python_multipart", "alphacut serve")
+
+
+_BIND_REASONS = {
+    errno.EADDRINUSE: "address already in use (another server there? choose another --port)",
+    errno.EACCES: "permission denied (ports below 1024 need privileges)",
+    errno.EADDRNOTAVAIL: "this machine has no such address (check --host)",
+}
+
+
+def check_listen(host: str, port: int) -> None:
+    """Bind `host`:`port` (every address the host resolves to) and let go at once, so that an
+    address that is taken or not allowed is one CannotListen line before the model loads;
+    uvicorn binds it for real moments later. SO_REUSEADDR as asyncio sets it: a port whose
+    old connections linger in TIME_WAIT is free, one with a listener is not."""
+    import socket
+
+    from ..errors import CannotListen
+
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        addresses = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise CannotListen(f"cannot listen on {where}: {exc.strerror}") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                reason = _BIND_REASONS.get(exc.errno or 0, (exc.strerror or str(exc)).lower())
+                raise CannotListen(f"cannot listen on {where}: {reason}") from None
 
 
 class DrainingServer:

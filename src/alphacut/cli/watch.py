@@ -73,9 +73,11 @@ def watch_command(
     progress finish and it exits. Files already there are caught up on at start, and
     existing outputs are skipped, so a restart repeats nothing. Temporary names (.part,
     .crdownload, .tmp) and hidden files are ignored. Takes the options of `remove`."""
+    from .._extras import require
     from ..batch import default_jobs
     from ..batch.watch import Watcher, WatchOptions
 
+    require("watchdog", "alphacut watch")  # before the model loads, not after
     workers = flags.jobs or default_jobs()
     recipe = flags.recipe(workers=workers)
     watch = WatchOptions(

@@ -11,10 +11,8 @@ the actors for CPUs: Ray Data's known stall, where an actor pool takes every CPU
 read tasks feeding it can never be scheduled, cannot happen. Ray's own progress bars are
 off; the caller shows alphacut's bar from the rows as they come back.
 
-`RemoveBackground` is the same per-actor model for a Ray user's own dataset::
-
-    ds.map_batches(RemoveBackground, fn_constructor_kwargs={"model": "u2netp"},
-                   compute=ray.data.ActorPoolStrategy(size=4), num_cpus=1, batch_size=8)
+`RemoveBackground` (in `engines.ray_dataset`) is the same per-actor model for a Ray user's
+own dataset, where the reads do compete with the actors for CPUs.
 """
 
 from __future__ import annotations
@@ -23,6 +21,8 @@ import logging
 import math
 import os
 import sys
+import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,20 +30,28 @@ from typing import Any
 
 import numpy as np
 
+from .._extras import require
 from ..batch.plan import Plan, Task
-from ..batch.run import BatchItem, describe_failure, pending_tasks, run_task, unmatched_items
-from ..errors import AlphacutError, MissingDependency, OptionsError
-from ..options import Limits, RemoveOptions, RuntimeOptions
+from ..batch.run import BatchItem, pending_tasks, run_task, unmatched_items
+from ..errors import AlphacutError, ClusterUnavailable, OptionsError
 from ..remover import RemoverRecipe
+from .ray_dataset import RemoveBackground, actor_threads
 from .storage import ObjectPath, location
 
-__all__ = ["RayOptions", "RemoveBackground", "RemoverRecipe", "run_batch_ray"]
+__all__ = [
+    "RayOptions",
+    "RemoveBackground",
+    "RemoverRecipe",
+    "last_line",
+    "run_batch_ray",
+]
 
 log = logging.getLogger("alphacut.ray")
 
 # Passed on to the actors of a cluster that was started elsewhere, so they find the same
 # model cache and limits as the driver (a local cluster inherits the whole environment).
 _FORWARDED_ENV = ("ALPHACUT_CACHE_DIR", "U2NET_HOME", "ALPHACUT_MAX_PIXELS", "ALPHACUT_PROVIDERS")
+_CLIENT_CONNECT_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -55,33 +63,33 @@ class RayOptions:
     joins that head node. actors: the pool's size (None: the cluster's CPUs ÷ cpus_per_actor).
     cpus_per_actor: CPUs reserved per actor, which is also its inference thread count.
     gpus_per_actor: GPUs per actor (give RuntimeOptions CUDA providers with it).
+    actor_restarts: how often Ray may restart an actor that died (its node lost, say; -1:
+    without end). 0 by default: the job then ends in one line, and the rerun resumes from the
+    outputs already written, rather than Ray retrying a file that kills its actor again and
+    again. Above 0, Ray prints a warning of its own about the pool's constructor arguments
+    (ray-project/ray#53727).
     """
 
     address: str | None = None
     actors: int | None = None
     cpus_per_actor: float = 1.0
     gpus_per_actor: float = 0.0
+    actor_restarts: int = 0
 
     def __post_init__(self) -> None:
         if self.actors is not None and self.actors < 1:
             raise OptionsError("the Ray engine needs at least one actor")
+        if self.actor_restarts < -1:
+            raise OptionsError("actor_restarts must be -1 (no limit), 0 or more")
         if self.cpus_per_actor <= 0 or self.gpus_per_actor < 0:
             raise OptionsError("cpus_per_actor must be positive and gpus_per_actor not negative")
-
-
-def _actor_threads() -> int:
-    """The CPUs Ray gave this actor, as inference threads (at least one)."""
-    import ray
-
-    resources: dict[str, float] = ray.get_runtime_context().get_assigned_resources()  # type: ignore[no-untyped-call]
-    return max(1, math.floor(resources.get("CPU", 1.0)))
 
 
 class RemoveFiles:
     """The engine's actor: one loaded model, `run_task` per row of the plan."""
 
     def __init__(self, recipe: RemoverRecipe) -> None:
-        self._remover = recipe.build(threads=_actor_threads())
+        self._remover = recipe.build(threads=actor_threads())
         self._remover.load()
         self._options = recipe.options
 
@@ -97,78 +105,6 @@ class RemoveFiles:
             "error_type": np.array([i.error_type or "" for i in items], dtype=object),
             "seconds": np.array([i.seconds for i in items], dtype=np.float64),
         }
-
-
-class RemoveBackground:
-    """For ``Dataset.map_batches``: cut out the images of one column into another.
-
-    column: encoded image bytes (``read_binary_files``) or decoded arrays (``read_images``).
-    output_column gets the encoded cutout (``options.output_format``, PNG by default), and
-    "error" the reason a row failed ("" when it did not), so one bad image never fails the
-    batch. Other columns pass through. The model loads once per actor, with ONNX Runtime
-    threads matching the actor's ``num_cpus``.
-    """
-
-    def __init__(
-        self,
-        model: str | None = None,
-        *,
-        model_path: str | None = None,
-        options: RemoveOptions | None = None,
-        runtime: RuntimeOptions | None = None,
-        limits: Limits | None = None,
-        accept_licenses: tuple[str, ...] = (),
-        column: str = "bytes",
-        output_column: str = "cutout",
-    ) -> None:
-        recipe = RemoverRecipe(
-            model,
-            model_path,
-            options or RemoveOptions(),
-            runtime or RuntimeOptions(),
-            limits or Limits(),
-            tuple(accept_licenses),
-        )
-        threads = _actor_threads() if _inside_ray() else None
-        self._remover = recipe.build(threads=threads)
-        self._remover.load()
-        self._options = recipe.options
-        self._column = column
-        self._output_column = output_column
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from ..imageio import encode
-
-        if self._column not in batch:
-            raise OptionsError(
-                f"RemoveBackground reads column {self._column!r}, but the batch has "
-                f"{sorted(batch)}; pass column=..."
-            )
-        cutouts: list[bytes | None] = []
-        errors: list[str] = []
-        for value in batch[self._column]:
-            try:
-                data = bytes(value) if isinstance(value, (bytes, bytearray)) else np.asarray(value)
-                decoded = self._remover.decode(data)
-                result = self._remover.process(decoded, self._options)
-                cutouts.append(encode(result, self._options, decoded.icc_profile))
-                errors.append("")
-            except Exception as exc:  # one bad row never fails the batch
-                reason, kind = describe_failure(exc, f"column {self._column!r}")
-                cutouts.append(None)
-                errors.append(f"{kind}: {reason}")
-        out = dict(batch)
-        out[self._output_column] = np.array(cutouts, dtype=object)
-        out["error"] = np.array(errors, dtype=object)
-        return out
-
-
-def _inside_ray() -> bool:
-    try:
-        import ray
-    except ImportError:
-        return False
-    return bool(ray.is_initialized())
 
 
 def run_batch_ray(
@@ -202,11 +138,17 @@ def run_batch_ray(
     except ray.exceptions.RayError as exc:
         # The job itself failed (an actor that cannot start, a lost node): one clear line,
         # and the outputs written so far stay for the resumed run.
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise AlphacutError(f"the Ray job failed: {first}") from exc
+        raise AlphacutError(f"the Ray job failed: {last_line(exc)}") from exc
     finally:
         if started_here:
             ray.shutdown()
+
+
+def last_line(exc: BaseException) -> str:
+    """The last line of an error's text (Ray's carry a remote traceback above it), for one
+    line on the terminal; the type's name when it has no text."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
 
 
 def _import_ray() -> Any:
@@ -215,13 +157,8 @@ def _import_ray() -> Any:
     token_saved = "RAY_AUTH_TOKEN" in os.environ or (Path.home() / ".ray" / "auth_token").is_file()
     if token_saved and "RAY_AUTH_MODE" not in os.environ and "ray" not in sys.modules:
         os.environ["RAY_AUTH_MODE"] = "token"
-    try:
-        import ray
-        import ray.data
-    except ImportError:
-        raise MissingDependency(
-            "the Ray engine needs Ray Data: pip install 'alphacut[ray]'"
-        ) from None
+    ray = require("ray", "the Ray engine (--engine ray)")
+    require("ray.data", "the Ray engine (--engine ray)")
     return ray
 
 
@@ -250,11 +187,23 @@ def _connect(ray: Any, ray_options: RayOptions) -> bool:
             **common,
         )
         return True
-    try:
-        ray.init(address=address, **common)
-    except ConnectionError as exc:
-        raise OptionsError(f"cannot join the Ray cluster at {address!r}: {exc}") from None
-    return False
+    # Ray Client's server starts a server process for each client; on a busy head node that
+    # start can race its own short-lived launcher (psutil.ZombieProcess in the proxier), and
+    # the connect fails although the cluster is fine. A few tries ride that out; a direct
+    # address gets one, since Ray itself waits for its GCS.
+    tries = _CLIENT_CONNECT_TRIES if address.startswith("ray://") else 1
+    for attempt in range(1, tries + 1):
+        try:
+            ray.init(address=address, **common)
+            return False
+        except ConnectionError as exc:
+            if attempt == tries:
+                raise ClusterUnavailable(
+                    f"cannot join the Ray cluster at {address!r}: {last_line(exc)}"
+                ) from None
+            log.info("joining %s failed (%s); trying again", address, last_line(exc))
+            time.sleep(attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _run(
@@ -323,20 +272,28 @@ def _pipeline(
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
     actors = ray_options.actors or max(1, math.floor(cpus / ray_options.cpus_per_actor))
+    # An actor without a file would only load a model for nothing (and Ray Data warns that
+    # the pool cannot be used fully).
+    actors = min(actors, len(rows))
     # Small blocks keep every actor busy to the end and the progress bar moving.
     rows_per_block = max(1, min(64, len(rows) // (actors * 16)))
     dataset: Any = ray.data.from_items(
         rows, override_num_blocks=math.ceil(len(rows) / rows_per_block)
     )
-    dataset = dataset.map_batches(
-        RemoveFiles,
-        fn_constructor_kwargs={"recipe": recipe},
-        compute=ray.data.ActorPoolStrategy(size=actors),
-        num_cpus=ray_options.cpus_per_actor,
-        num_gpus=ray_options.gpus_per_actor or None,
-        batch_size=1,
-        batch_format="numpy",
-    )
+    with warnings.catch_warnings():
+        # Ray Data takes max_restarts only among its `ray_remote_args`, which it deprecates
+        # (2.60) without a named parameter in their place yet.
+        warnings.filterwarnings("ignore", "`ray_remote_args` is deprecated", DeprecationWarning)
+        dataset = dataset.map_batches(
+            RemoveFiles,
+            fn_constructor_kwargs={"recipe": recipe},
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=ray_options.cpus_per_actor,
+            num_gpus=ray_options.gpus_per_actor or None,
+            batch_size=1,
+            batch_format="numpy",
+            max_restarts=ray_options.actor_restarts,
+        )
     for row in dataset.iter_rows():
         yield {
             "index": int(row["index"]),

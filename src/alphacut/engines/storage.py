@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, TypeAlias
 
+from .._extras import require
 from ..errors import InputError, MissingDependency, StorageError
 
 __all__ = ["Location", "ObjectPath", "is_url", "location", "write_whole"]
@@ -118,12 +119,7 @@ class ObjectPath:
             raise
 
     def _fs(self) -> Any:
-        try:
-            import fsspec
-        except ImportError:
-            raise MissingDependency(
-                "storage URLs need fsspec: pip install 'alphacut[storage]'"
-            ) from None
+        fsspec = require("fsspec", f"a {self.protocol}:// path")
         try:
             # fsspec caches one instance per protocol and options, so this is cheap.
             return fsspec.filesystem(self.protocol)
@@ -131,7 +127,7 @@ class ObjectPath:
             raise MissingDependency(
                 f"no filesystem for {self.protocol}:// ({exc}); for s3:// install "
                 "'alphacut[storage]'"
-            ) from None
+            ) from exc
 
     def _call(self, action: str, function: Any, *args: Any) -> Any:
         try:

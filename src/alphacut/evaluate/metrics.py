@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MissingDependency
+from .._extras import require
 
 __all__ = [
     "METRICS",
@@ -151,13 +151,7 @@ class AgreementSummary:
 
 def require_sod_metrics() -> Any:
     """The pysodmetrics module, or MissingDependency naming the extra that installs it."""
-    try:
-        import py_sod_metrics
-    except ImportError as exc:
-        raise MissingDependency(
-            "scoring against ground truth needs pysodmetrics: pip install 'alphacut[eval]'"
-        ) from exc
-    return py_sod_metrics
+    return require("py_sod_metrics", "scoring against ground truth")
 
 
 def sod_result(prediction: np.ndarray, ground_truth: np.ndarray) -> SODResult:

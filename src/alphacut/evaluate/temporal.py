@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._extras import require
+
 __all__ = [
     "Motion",
     "TemporalScores",
@@ -71,7 +73,7 @@ def dtssd(prediction: Alpha, previous: Alpha, truth: Alpha, previous_truth: Alph
 def warping_error(alpha: Alpha, previous: Alpha, motion: Motion) -> float:
     """Mean absolute difference between `alpha` and `previous` carried along `motion`, over
     the valid pixels, × 1000 (0 when no pixel is valid)."""
-    import cv2
+    cv2 = require("cv2", "scoring over time", extra="video")
 
     carried = cv2.remap(
         previous.astype(np.float32),
@@ -89,9 +91,9 @@ def estimated_motion(grey: NDArray[np.uint8], previous_grey: NDArray[np.uint8]) 
     """The motion of a real clip, from DIS optical flow at its finest preset. A pixel is
     valid where the forward and backward flows agree (Sundaram et al. 2010), which rules
     out occlusions and flow failures."""
-    import cv2
+    cv2 = require("cv2", "scoring over time", extra="video")
 
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     grey, previous_grey = np.ascontiguousarray(grey), np.ascontiguousarray(previous_grey)
     back = dis.calc(grey, previous_grey, None)  # frame t → t−1
     forth = dis.calc(previous_grey, grey, None)  # frame t−1 → t

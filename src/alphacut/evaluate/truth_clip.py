@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from ..errors import MissingDependency
+from .._extras import require
 from .temporal import Motion
 
 __all__ = ["Matte", "TruthClip", "cached_matte", "make_truth_clip", "matte_from_photo"]
@@ -47,11 +47,12 @@ def matte_from_photo(photo: Image.Image, mask: Image.Image, *, band: float = 0.0
     """The matte of `photo`'s subject from a model `mask` (L, same size): sure foreground
     where the mask is ≥ 240 and sure background where it is ≤ 15, each eroded by `band` ×
     the image diagonal, and closed-form matting in between."""
-    try:
-        from pymatting import estimate_alpha_cf, estimate_foreground_ml
-    except ImportError as exc:
-        raise MissingDependency("the truth clip needs pymatting: pip install pymatting") from exc
-    import cv2
+    pymatting = require("pymatting", "the truth clip")
+    estimate_alpha_cf, estimate_foreground_ml = (
+        pymatting.estimate_alpha_cf,
+        pymatting.estimate_foreground_ml,
+    )
+    cv2 = require("cv2", "the truth clip", extra="video")
 
     image = np.asarray(photo.convert("RGB"), dtype=np.float64) / 255.0
     soft = np.asarray(mask.convert("L"))
@@ -103,7 +104,7 @@ def make_truth_clip(
     and standing on the bottom edge, walks `subject_step` pixels right per frame while the
     camera pans `pan_step` pixels across `background`; Gaussian noise of `noise` grey
     levels is added to each frame."""
-    import cv2
+    cv2 = require("cv2", "the truth clip", extra="video")
 
     width, height = size
     scale = 0.85 * height / matte.alpha.shape[0]

@@ -157,6 +157,7 @@ def recipe_for(spec: ModelSpec) -> QuantRecipe:
 def resolve_source(model: str | Path) -> tuple[ModelSpec, Path]:
     """A registered name (fetched when missing) or a path to an .onnx file. A file whose
     checksum is a registered model's gets that model's spec (and so its recipe)."""
+    from ..models.registry import did_you_mean
     from ..models.session import custom_spec
     from ..models.store import ensure_model, file_checksum
 
@@ -165,8 +166,10 @@ def resolve_source(model: str | Path) -> tuple[ModelSpec, Path]:
         return spec, ensure_model(spec)
     path = Path(model).expanduser()
     if not path.is_file():
-        known = ", ".join(MODELS)
-        raise ModelNotFound(f"{model}: neither a registered model ({known}) nor an ONNX file")
+        raise ModelNotFound(
+            f"{model}: neither a registered model nor an ONNX file{did_you_mean(str(model))}"
+            " (alphacut models list shows the models)"
+        )
     md5 = "md5:" + file_checksum(path)
     for spec in MODELS.values():
         if spec.checksum == md5:

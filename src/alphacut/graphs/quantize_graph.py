@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidModel, MissingDependency
+from .._extras import require
+from ..errors import InvalidModel
 
 __all__ = [
     "consumer_map",
@@ -37,13 +38,7 @@ _HOMOGENEOUS = frozenset({"Relu", "MaxPool", "Resize", "Concat"})
 
 
 def require_onnx() -> Any:
-    try:
-        import onnx
-    except ImportError as exc:
-        raise MissingDependency(
-            "this tool needs the onnx package: pip install 'alphacut[tools]'"
-        ) from exc
-    return onnx
+    return require("onnx", "this tool")
 
 
 def load_onnx(path: Path) -> Any:

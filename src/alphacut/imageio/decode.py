@@ -8,6 +8,7 @@ pixel memory is allocated.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import logging
@@ -21,7 +22,8 @@ from typing import IO, Union
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageTooLarge, InputError, UnsupportedImage
+from .._extras import require
+from ..errors import ImageTooLarge, InputError, MissingDependency, UnsupportedImage
 from ..options import Limits
 
 __all__ = ["DecodedImage", "ImageSource", "decode", "describe_source"]
@@ -126,10 +128,12 @@ def _open(handle: IO[bytes], limits: Limits, name: str) -> DecodedImage:
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(
             f"over the pixel limit of {limits.max_pixels / 1e6:.1f} megapixels, refused from the "
-            f"header before decoding ({exc})",
+            f"header before decoding ({exc}; {limits.raise_hint})",
             source=name,
         ) from None
     except UnidentifiedImageError:
+        if _is_heif(head):  # Pillow reads neither without pillow-heif: name the extra
+            require("pillow_heif", "reading HEIC and AVIF images")
         raise UnsupportedImage(_not_an_image_reason(head), source=name) from None
     except _DECODE_FAILURES as exc:
         raise UnsupportedImage(f"corrupt image header: {exc}", source=name) from None
@@ -138,7 +142,7 @@ def _open(handle: IO[bytes], limits: Limits, name: str) -> DecodedImage:
         try:
             image.load()
         except Image.DecompressionBombError as exc:
-            raise ImageTooLarge(str(exc), source=name) from None
+            raise ImageTooLarge(f"{exc} ({limits.raise_hint})", source=name) from None
         except _DECODE_FAILURES as exc:
             raise UnsupportedImage(
                 f"corrupt or truncated {image.format or 'image'} data: {exc}", source=name
@@ -153,7 +157,7 @@ def _check_pixels(size: tuple[int, int], limits: Limits, name: str) -> None:
     if width * height > limits.max_pixels:
         raise ImageTooLarge(
             f"{width}x{height} is {width * height / 1e6:.1f} megapixels, over the limit of "
-            f"{limits.max_pixels / 1e6:.1f} (raise it with max_pixels / ALPHACUT_MAX_PIXELS)",
+            f"{limits.max_pixels / 1e6:.1f} ({limits.raise_hint})",
             source=name,
         )
 
@@ -248,6 +252,11 @@ _STILL_IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1", b"h
 _VIDEO_HINT = "a video, not an image: use `alphacut video` for videos"
 
 
+def _is_heif(head: bytes) -> bool:
+    """HEIC, HEIF or AVIF: an ISO media file whose brand is a still image."""
+    return head[4:8] == b"ftyp" and head[8:12] in _STILL_IMAGE_BRANDS
+
+
 def _is_video(head: bytes) -> bool:
     if head[4:8] == b"ftyp":  # MP4, MOV, 3GP and friends (AVIF and HEIC are stills)
         return head[8:12] not in _STILL_IMAGE_BRANDS
@@ -276,9 +285,5 @@ def _not_an_image_reason(head: bytes) -> str:
 def _register_optional_formats() -> None:
     # HEIC/AVIF come from optional plugins; registering them is cheap but not free,
     # so it happens on the first decode rather than at import.
-    try:
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
-    except ImportError:
-        pass
+    with contextlib.suppress(MissingDependency):  # absent: a HEIC input says so when it comes
+        require("pillow_heif", "reading HEIC and AVIF images").register_heif_opener()

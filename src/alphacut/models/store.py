@@ -220,6 +220,7 @@ def _fetch(spec: ModelSpec, progress: ProgressCallback | None) -> Path:
     target = cache_dir() / spec.file_name
     if spec.derived_from is not None:
         base = MODELS[spec.derived_from]
+        fetch.require_fp16()  # before the original's download, not after
         fetch.convert_fp16(ensure_model(base, progress=progress), target)
         log.info("model %s converted from %s at %s", spec.name, base.name, target)
         return target
@@ -241,17 +242,23 @@ def _fetch_file(
         try:
             attempt(target, progress)
         except (DownloadFailed, ChecksumMismatch) as exc:
+            # Said once: in the error when every source fails, as a warning when one works.
             errors.append(str(exc))
-            log.warning("%s", exc)
+            log.info("%s; trying the next source", exc)
             continue
+        if errors:
+            log.warning(
+                "%s fetched from another source after: %s", part.file_name, "; ".join(errors)
+            )
         log.info("model file %s ready at %s", part.file_name, target)
         return target
     if not errors:
         raise ModelNotFound(f"model {name!r} has no download source; place it at {target}")
+    reasons = "; ".join(errors).rstrip(".")
     raise DownloadFailed(
-        f"could not fetch model {name!r} into {target}: "
-        + "; ".join(errors)
-        + ". If this machine is offline, copy the file there by hand."
+        f"could not fetch model {name!r} into {target}: {reasons}"
+        + (" " if reasons.endswith("?") else ". ")
+        + "If this machine is offline, copy the file there by hand."
     )
 
 

@@ -7,8 +7,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
+from .._extras import require
 from .._parallel import run_parallel, spans, strip_count
-from ..errors import MissingDependency, OptionsError
+from ..errors import OptionsError
 from ..options import RGBA, RemoveOptions
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "compose",
     "cutout",
     "cutout_for",
+    "require_extras",
     "stack_vertically",
     "trimap",
 ]
@@ -131,16 +133,27 @@ def apply_background_image(result: Image.Image, background: Image.Image) -> Imag
     return Image.alpha_composite(fitted, result)
 
 
+def require_extras(options: RemoveOptions) -> None:
+    """Import now what the stages will need for `options`, so that a missing extra is one
+    MissingDependency before any model loads, not one per image: refinement needs OpenCV
+    and pymatting (alphacut[matting]); ViTMatte, alpha matting and decontamination need
+    pymatting for the cutout's colours."""
+    if options.refine is not None:
+        from .refine import require_refinement
+
+        require_refinement(options.refine, colours=not options.only_mask)
+    elif not options.only_mask and (
+        options.vitmatte or options.alpha_matting or options.decontaminate
+    ):
+        _pymatting()
+
+
 def _pymatting() -> tuple[object, object, object]:
-    try:
-        from pymatting.alpha.estimate_alpha_cf import estimate_alpha_cf
-        from pymatting.foreground.estimate_foreground_ml import estimate_foreground_ml
-        from pymatting.util.util import stack_images
-    except ImportError as exc:
-        raise MissingDependency(
-            "alpha matting needs pymatting: pip install 'alphacut[matting]'"
-        ) from exc
-    return estimate_alpha_cf, estimate_foreground_ml, stack_images
+    purpose = "edge matting (alpha matting, decontamination, ViTMatte)"
+    alpha = require("pymatting.alpha.estimate_alpha_cf", purpose)
+    foreground = require("pymatting.foreground.estimate_foreground_ml", purpose)
+    util = require("pymatting.util.util", purpose)
+    return alpha.estimate_alpha_cf, foreground.estimate_foreground_ml, util.stack_images
 
 
 def trimap(mask: Image.Image, options: RemoveOptions) -> np.ndarray:

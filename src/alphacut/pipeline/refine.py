@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from ..errors import MissingDependency
+from .._extras import require
 from ..options import RefineMethod
 
 __all__ = [
@@ -39,9 +39,28 @@ __all__ = [
     "decontaminated_band",
     "guided_matte",
     "refine_alpha",
+    "require_refinement",
 ]
 
 log = logging.getLogger("alphacut.refine")
+
+_PURPOSE = "refinement"
+
+
+def _cv2() -> Any:
+    return require("cv2", _PURPOSE, extra="matting")
+
+
+def _pymatting() -> Any:
+    return require("pymatting", _PURPOSE)
+
+
+def require_refinement(method: RefineMethod, *, colours: bool = True) -> None:
+    """Import now what refining with `method` needs: OpenCV always, pymatting for its solvers
+    (every method but "guided") and, with `colours`, for the decontaminated edge."""
+    _cv2()
+    if method != "guided" or colours:
+        _pymatting()
 
 
 Float = NDArray[np.floating[Any]]  # float32 for whole frames, float64 inside the solves
@@ -95,7 +114,7 @@ def auto_trimap(mask: NDArray[np.uint8], radius: int) -> Float:
 def _eroded(region: Bools, radius: int) -> Bools:
     """`region` eroded by a disc of `radius`, by distance transform: a large disc costs no more
     than a small one (a 6 MP photo's band is 36 pixels; a kernel that size takes seconds)."""
-    import cv2
+    cv2 = _cv2()
 
     distance = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
     return np.asarray(distance > radius)
@@ -132,7 +151,7 @@ def guided_matte(image: Pixels, guide_alpha: Float, radius: int, eps: float = 1e
     """He et al.'s guided filter of `guide_alpha` with the grey of `image` (8-bit RGB) as
     guide: edges follow the image's, in milliseconds, in float32 (a 24 MP frame's worth of
     float64 temporaries is gigabytes). The fast fallback, never the first choice."""
-    import cv2
+    cv2 = _cv2()
 
     grey = image.mean(axis=2, dtype=np.float32) / np.float32(255.0)
     guide_alpha = guide_alpha.astype(np.float32, copy=False)
@@ -150,13 +169,8 @@ def guided_matte(image: Pixels, guide_alpha: Float, radius: int, eps: float = 1e
 
 
 def _solver(method: RefineMethod) -> Callable[[Float, Float], Float]:
-    try:
-        from pymatting import estimate_alpha_cf, estimate_alpha_knn
-    except ImportError as exc:
-        raise MissingDependency(
-            "refinement needs pymatting: pip install 'alphacut[matting]'"
-        ) from exc
-    chosen = estimate_alpha_knn if method == "knn" else estimate_alpha_cf
+    pymatting = _pymatting()
+    chosen = pymatting.estimate_alpha_knn if method == "knn" else pymatting.estimate_alpha_cf
 
     def solve(image: Float, trimap: Float) -> Float:
         # pymatting prints its solver's troubles (an incomplete Cholesky that needed a shift)
@@ -182,7 +196,7 @@ def _solver(method: RefineMethod) -> Callable[[Float, Float], Float]:
 def _crops(unknown: Bools, radius: int) -> list[tuple[slice, slice]]:
     """Boxes around each connected piece of the unknown band, with a margin of known pixels
     for the solver to lean on."""
-    import cv2
+    cv2 = _cv2()
 
     count, _, stats, _ = cv2.connectedComponentsWithStats(unknown.astype(np.uint8), connectivity=8)
     height, width = unknown.shape
@@ -289,7 +303,7 @@ def _solve(
 def _solve_scaled(
     solve: Callable[[Float, Float], Float], rgb: Pixels, trimap: Float, scale: float
 ) -> Float:
-    import cv2
+    cv2 = _cv2()
 
     if scale >= 0.999:
         colour = np.asarray(rgb, dtype=np.float64) / 255.0
@@ -312,12 +326,7 @@ def decontaminated_band(image: Image.Image, mask: Image.Image) -> Image.Image:
     where the alpha is soft, tile by tile around those pixels only: an opaque pixel keeps its
     colour and a clear one has none to show, so a 6 MP photo with a thin edge costs a few
     tiles rather than the whole frame."""
-    try:
-        from pymatting import estimate_foreground_ml
-    except ImportError as exc:
-        raise MissingDependency(
-            "refinement needs pymatting: pip install 'alphacut[matting]'"
-        ) from exc
+    estimate_foreground_ml = _pymatting().estimate_foreground_ml
     rgb = np.array(image.convert("RGB"))
     alpha = np.asarray(mask.convert("L"))
     soft = (alpha > 0) & (alpha < 255)

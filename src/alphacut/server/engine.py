@@ -22,6 +22,7 @@ from ..errors import InferenceTimeout, ModelNotFound, Overloaded, UnknownSource
 from ..imageio import MEDIA_TYPES, DecodedImage, encode
 from ..models import MODELS, Session, find_model, get_spec, load_session
 from ..models.backends import check_providers
+from ..models.registry import unknown_model
 from ..options import Limits, RemoveOptions
 from ..pipeline import post_process, prepare, saliency_to_mask
 from ..pipeline.hints import read_hints
@@ -31,6 +32,9 @@ from .batcher import MicroBatcher
 from .cache import Source, SourceCache, source_key
 from .metrics import Metrics
 from .settings import ServerSettings
+
+#: The server's clients cannot raise its limit; its operator can.
+SERVER_PIXEL_HINT = "the server's limit: alphacut serve --max-pixels"
 
 __all__ = ["Engine", "Result"]
 
@@ -48,7 +52,7 @@ class Engine:
     def __init__(self, settings: ServerSettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        self._limits = Limits(max_pixels=settings.max_pixels)
+        self._limits = Limits(max_pixels=settings.max_pixels, raise_hint=SERVER_PIXEL_HINT)
         self._runtime = dataclasses.replace(
             settings.runtime,
             intra_op_threads=settings.runtime.intra_op_threads or settings.threads_per_worker,
@@ -100,7 +104,7 @@ class Engine:
         if session is not None:
             return session
         if name not in MODELS:
-            get_spec(name)  # raises ModelNotFound with the known names
+            raise unknown_model(name, self.settings.models, "GET /api/models lists this server's")
         if self.settings.models is not None and name not in self.settings.models:
             raise ModelNotFound(f"model {name!r} is not enabled on this server")
         with self._session_lock:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.datastructures import UploadFile
 
+from .._extras import installed
 from ..errors import InputError, JobNotFound, JobNotReady, MissingDependency, OptionsError
 from ..options import Limits, RemoveOptions, options_from_params
 from .jobs import MEDIA_TYPES, JobRequest, JobStore
@@ -49,7 +50,9 @@ _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 def _jobs(request: Request) -> JobStore:
     jobs: JobStore | None = request.app.state.jobs.get()
     if jobs is None:
-        raise MissingDependency("video needs PyAV and OpenCV on the server: alphacut[video]")
+        raise MissingDependency(
+            "video needs PyAV and OpenCV on the server: pip install 'alphacut[video]'"
+        )
     return jobs
 
 
@@ -82,6 +85,7 @@ def _limits(settings: ServerSettings) -> Limits:
         max_pixels=settings.video_max_pixels,
         max_frames=settings.video_max_frames,
         max_seconds=settings.video_max_seconds,
+        raise_hint="the server's limit: alphacut serve --video-max-pixels",
     )
 
 
@@ -111,10 +115,7 @@ def _parse(params: dict[str, str], default_model: str) -> tuple[str, RemoveOptio
 
 def make_job_store(app_state: Any, settings: ServerSettings, metrics: Metrics) -> JobStore | None:
     """The app's job store, None when PyAV is missing (video answers 501 then)."""
-    try:
-        import av  # noqa: F401
-        import cv2  # noqa: F401
-    except ImportError:
+    if not installed("av", "cv2"):
         return None
     from ..remover import Remover
     from ..video.smooth import require_cv2

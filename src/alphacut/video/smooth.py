@@ -27,7 +27,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from ..errors import MissingDependency, OptionsError
+from .._extras import require
+from ..errors import OptionsError
 
 __all__ = ["Smoothing", "TemporalSmoother", "require_cv2"]
 
@@ -37,13 +38,7 @@ Float = NDArray[np.float32]
 
 
 def require_cv2() -> Any:
-    try:
-        import cv2
-    except ImportError as exc:
-        raise MissingDependency(
-            "temporal smoothing needs OpenCV: pip install 'alphacut[video]'"
-        ) from exc
-    return cv2
+    return require("cv2", "temporal smoothing", extra="video")
 
 
 @dataclass(frozen=True)

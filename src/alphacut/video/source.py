@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 from PIL import Image
 
-from ..errors import MissingDependency, UnsupportedVideo, VideoTooLarge
+from .._extras import require
+from ..errors import UnsupportedVideo, VideoTooLarge
 from ..options import Limits
 
 __all__ = ["Closing", "Frame", "VideoInfo", "VideoSource", "require_av"]
@@ -28,11 +29,7 @@ _IMAGE_FORMATS = ("image2", "_pipe", "png", "jpeg", "webp_pipe", "bmp", "tiff")
 
 
 def require_av() -> Any:
-    try:
-        import av
-    except ImportError as exc:
-        raise MissingDependency("video needs PyAV: pip install 'alphacut[video]'") from exc
-    return av
+    return require("av", "video")
 
 
 @dataclass(frozen=True)
@@ -121,7 +118,8 @@ class VideoSource(Closing):
             raise UnsupportedVideo("its video stream has no frame size", source=self._name)
         if width * height > limits.max_pixels:
             raise VideoTooLarge(
-                f"frames of {width}x{height} are over the limit of {limits.max_pixels} pixels",
+                f"frames of {width}x{height} are over the limit of {limits.max_pixels} pixels "
+                f"({limits.raise_hint})",
                 source=self._name,
             )
         stream.thread_type = "AUTO"

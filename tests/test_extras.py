@@ -202,9 +202,11 @@ def test_the_core_alone(files: dict[str, Path], tmp_path: Path) -> None:
     photo = str(files["photo"])
     out = str(tmp_path / "out.png")
     assert_ok(run("remove", photo, "-o", out, tmp=tmp_path))
+    # A new name each time: a taken output would be refused before the missing extra is seen.
+    never_written = str(tmp_path / "never.png")
     for flags in (["--refine"], ["--hints", str(files["hints"])], ["-a"], ["-dc"]):
-        assert_needs(run("remove", photo, "-o", out, *flags, tmp=tmp_path), "matting")
-    assert_needs(run("remove", str(files["heic"]), "-o", out, tmp=tmp_path), "heif")
+        assert_needs(run("remove", photo, "-o", never_written, *flags, tmp=tmp_path), "matting")
+    assert_needs(run("remove", str(files["heic"]), "-o", never_written, tmp=tmp_path), "heif")
     assert_needs(
         run("video", str(files["clip"]), "-o", str(tmp_path / "o.webm"), tmp=tmp_path), "video"
     )

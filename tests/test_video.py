@@ -192,7 +192,7 @@ def test_several_inputs_carry_on_past_a_bad_one(clip: Path, tmp_path: Path) -> N
     result = alphacut("video", str(clip), str(broken), "-o", str(out), "--no-progress")
     assert result.returncode == 1, result.stderr
     assert f"failed: {broken}: not a video" in result.stderr
-    assert "1 of 2 videos done, 1 failed" in result.stderr
+    assert "1 of 2 videos done, 0 skipped, 1 failed" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["carphone.webm"]
     again = alphacut("video", str(clip), "-o", str(out / "carphone.webm"))
     assert again.returncode == 0

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import tempfile
 
 import pytest
@@ -19,6 +20,11 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
     os.environ.pop("RAY_ADDRESS", None)
+    # A shell that starts pytest in the background (`make test &`) hands it SIGINT ignored,
+    # and every CLI it starts would inherit that and shrug off the Ctrl-C tests' signal.
+    # A handled signal is reset to the default at exec, so the children get Ctrl-C back.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -194,9 +194,12 @@ def test_several_inputs_carry_on_past_a_bad_one(clip: Path, tmp_path: Path) -> N
     assert f"failed: {broken}: not a video" in result.stderr
     assert "1 of 2 videos done, 0 skipped, 1 failed" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["carphone.webm"]
-    again = alphacut("video", str(clip), "-o", str(out / "carphone.webm"))
-    assert again.returncode == 0
-    assert "skipped" in again.stderr
+    again = alphacut("video", str(clip), str(broken), "-o", str(out), "--no-progress")
+    assert again.returncode == 1, again.stderr
+    assert "0 of 2 videos done, 1 skipped, 1 failed" in again.stderr
+    named = alphacut("video", str(clip), "-o", str(out / "carphone.webm"))
+    assert named.returncode == 73, named.stderr
+    assert "carphone.webm: exists; --overwrite replaces it" in named.stderr
 
 
 def test_help_imports_no_video_library() -> None:

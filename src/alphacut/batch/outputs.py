@@ -69,5 +69,5 @@ def check_new_output(
     refuse_input_as_output(sources, destination)
     if not overwrite and output_taken(destination):
         raise OutputExists(
-            "exists; --overwrite (overwrite=True) replaces it", destination=str(destination)
+            "exists; --overwrite replaces it", destination=str(destination)
         )

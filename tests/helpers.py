@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,21 @@ from PIL import Image
 DATA = Path(__file__).parent / "data"
 PHOTOS = DATA / "photos"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+ALPHACUT = str(Path(sys.executable).with_name("alphacut"))
+
+
+def alphacut(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """The installed command line, as a user runs it; `env` adds to this process's."""
+    return subprocess.run(
+        [ALPHACUT, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def skimage_photo(name: str, width: int = 160) -> Image.Image:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,26 +14,14 @@ from click.testing import CliRunner
 from PIL import Image
 
 from alphacut.cli.main import cli
-from helpers import skimage_photo
+from helpers import alphacut, skimage_photo
 
-ALPHACUT = str(Path(sys.executable).with_name("alphacut"))
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
     result = CliRunner().invoke(cli, [*args], env=env)
     return result
-
-
-def alphacut(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ALPHACUT, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
 
 
 @pytest.fixture

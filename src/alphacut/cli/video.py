@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from ..options import Limits, RemoveOptions, RuntimeOptions
+from ..options import RemoveOptions, RuntimeOptions
+from .choice import cli_limits
 from .params import chosen_settings, runtime_flags, settings_options
 
 # Image encodings have no meaning for a video; --format names the container here.
@@ -69,6 +70,11 @@ _IMAGE_ONLY = frozenset(
     "at --batch 4, 640x360, 2 cores).",
 )
 @click.option(
+    "--max-pixels",
+    type=click.IntRange(1),
+    help="Refuse videos whose frames are larger than this many pixels. [env: ALPHACUT_MAX_PIXELS]",
+)
+@click.option(
     "--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them)."
 )
 @click.option(
@@ -114,6 +120,7 @@ def video_command(
     accept_licenses: tuple[str, ...],
     jobs: int | None,
     batch: int,
+    max_pixels: int | None,
     overwrite: bool,
     audio: bool,
     smooth: bool,
@@ -156,7 +163,7 @@ def video_command(
         model_path=model_path,
         options=options,
         runtime=runtime,
-        limits=Limits.from_env(),
+        limits=cli_limits(max_pixels),
         accept_licenses=accept_licenses,
     )
     if fast:

@@ -4,10 +4,10 @@ Each ```sh block runs as one bash script, and each ```python block as one script
 folder of real files named as the examples name them (photo.jpg, photos/, clip.mp4, …).
 `alphacut serve` starts in the background on a free port (the examples' 7000 is rewritten),
 and a block that talks to 127.0.0.1:7000 without starting a server gets one. `alphacut watch`
-runs until a signal stops it. curl fails on an HTTP error. Commands that cannot run on a
-machine with no network but the package index (model hubs, object stores, clusters, package
-installs) or that take many minutes are left out one by one, each with its reason, and the
-test fails if a block is left with nothing to run.
+runs until it has caught up on its folder, then a signal stops it. curl fails on an HTTP
+error. Commands that cannot run on a machine with no network but the package index (model
+hubs, object stores, clusters, package installs) or that take many minutes are left out one
+by one, each with its reason, and the test fails if a block is left with nothing to run.
 """
 
 from __future__ import annotations
@@ -134,11 +134,22 @@ def script_for(block: Block, port: int) -> tuple[str, list[str]]:
             if "--port" not in command:
                 command += " --port 7000"
             command = f"{command} & server=$!\nwait_ready"
-        elif re.match(r"alphacut watch\b", stripped):
-            # Runs until a signal: it catches up on inbox/ at start, then SIGINT stops it.
-            command = f"timeout --preserve-status -s INT 20 {command}"
-            if "--done" in command:
-                command += '\ntest -z "$(ls inbox)"  # every file was taken and moved aside'
+        elif watched := re.match(r"alphacut watch\s+(\S+).*?\s-o\s+(\S+)", stripped):
+            # Runs until a signal. It has caught up on the folder when every file there was
+            # moved aside (--done) or has a new output (within a minute); then SIGTERM stops
+            # it, and it must exit 0.
+            inbox, out = watched.groups()
+            caught_up = (
+                f'[ -z "$(ls {inbox})" ]'
+                if "--done" in stripped
+                else f'[ "$(ls {out} | wc -l)" -ge "$((before + files))" ]'
+            )
+            command = (
+                f"mkdir -p {out}; before=$(ls {out} | wc -l); files=$(ls {inbox} | wc -l)\n"
+                f"{command} & watcher=$!\n"
+                f"for _ in $(seq 600); do {caught_up} && break; sleep 0.1; done\n"
+                f'kill -TERM "$watcher"; wait "$watcher"\n{caught_up}'
+            )
         kept.append(command)
     body = "\n".join(kept).replace("127.0.0.1:7000", f"127.0.0.1:{port}")
     body = body.replace("--port 7000", f"--port {port}")

@@ -45,8 +45,11 @@ ffmpeg:
 	@command -v ffmpeg >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg >/dev/null; }
 
+# The tests are spread over two worker processes (pytest-xdist); the Ray tests share one of
+# them (see tests/conftest.py). TEST_WORKERS=0 runs them all in this process.
+TEST_WORKERS ?= 2
 pytest: models browser ffmpeg
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test: lint typecheck pytest
 

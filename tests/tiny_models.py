@@ -102,3 +102,27 @@ def sam_models(folder: Path) -> tuple[Path, Path]:
         _save(encoder, folder / "sam_vit_b_01ec64.encoder.onnx"),
         _save(decoder, folder / "sam_vit_b_01ec64.decoder.onnx"),
     )
+
+
+def batch_bound_model(path: Path, side: int, *, mixes_the_batch: bool) -> Path:
+    """(1, 3, side, side) -> (1, 1, side, side), a grey level, that cannot take a batch:
+    either it reshapes to a fixed batch of 1 (a runtime error on 2), or it adds the batch's
+    mean to every image, so each output depends on the others (a wrong answer on 2)."""
+    nodes = [helper.make_node("ReduceMean", ["input"], ["grey"], axes=[1], keepdims=1)]
+    tensors = []
+    if mixes_the_batch:
+        nodes += [
+            helper.make_node("ReduceMean", ["grey"], ["mean"], axes=[0], keepdims=1),
+            helper.make_node("Add", ["grey", "mean"], ["out"]),
+        ]
+    else:
+        tensors.append(numpy_helper.from_array(np.array([1, 1, side, side], np.int64), "shape"))
+        nodes.append(helper.make_node("Reshape", ["grey", "shape"], ["out"]))
+    graph = helper.make_graph(
+        nodes,
+        "batch-bound",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, side, side])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 1, side, side])],
+        tensors,
+    )
+    return _save(graph, path)

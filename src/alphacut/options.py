@@ -288,6 +288,15 @@ class RuntimeOptions:
         if self.backend not in (None, "onnxruntime", "openvino"):
             raise OptionsError(f"backend must be onnxruntime or openvino, not {self.backend!r}")
 
+    def check_batch(self, batch: int, name: str) -> None:
+        """OptionsError if this runtime cannot run `batch` images per model call: the fast
+        path's INT8 graph fails on a batch in ONNX Runtime (its Resize nodes take one)."""
+        if batch > 1 and self.fast:
+            raise OptionsError(
+                f"the fast path runs one image per model call: {name} {batch} cannot be "
+                "combined with --fast (fast=True)"
+            )
+
     def resolved_providers(self) -> tuple[str, ...] | None:
         """Providers asked for here or in $ALPHACUT_PROVIDERS (comma separated); None if neither."""
         if self.providers:

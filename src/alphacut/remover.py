@@ -15,9 +15,10 @@ from PIL import Image
 from .batch import BatchItem, Task, plan_batch, process_task, run_batch
 from .imageio import DecodedImage, ImageSource, decode, encode
 from .models.backends import check_providers
-from .models.loading import load_session
+from .models.loading import load_session, model_policy
+from .models.policy import ModelPolicy
 from .models.recurrent import RecurrentSession
-from .models.registry import DEFAULT_VITMATTE, ModelSpec, get_spec
+from .models.registry import ModelSpec, get_spec, vitmatte_name
 from .models.session import Session
 from .models.store import ProgressCallback, ensure_model
 from .options import Limits, RemoveOptions, RuntimeOptions
@@ -31,7 +32,14 @@ if TYPE_CHECKING:
     from .video import Smoothing, VideoOptions, VideoReport
     from .video.run import FrameMasks
 
-__all__ = ["Remover", "RemoverRecipe"]
+__all__ = ["Remover", "RemoverRecipe", "extra_models"]
+
+
+def extra_models(options: RemoveOptions) -> list[str]:
+    """The registered models `options` load besides the main one."""
+    if options.vitmatte and not options.only_mask:
+        return [vitmatte_name(options.vitmatte_model)]
+    return []
 
 
 class Remover:
@@ -45,7 +53,9 @@ class Remover:
     calling `load()`; execution providers that cannot run here fail at once
     (ProviderUnavailable), before any image. accept_licenses: model or licence names (e.g.
     "bria-rmbg") whose non-commercial or copyleft terms the user accepted; needed to download
-    such a model.
+    such a model. policy: download, licences and progress as one `ModelPolicy` (a server's),
+    in place of those three arguments; it governs every model this remover loads, ViTMatte
+    refiners included.
     """
 
     def __init__(
@@ -59,6 +69,7 @@ class Remover:
         download: bool = True,
         progress: ProgressCallback | None = None,
         accept_licenses: Iterable[str] = (),
+        policy: ModelPolicy | None = None,
     ) -> None:
         self.options = options or RemoveOptions()
         self.runtime = runtime or RuntimeOptions()
@@ -68,9 +79,7 @@ class Remover:
         self._session = model if isinstance(model, Session) else None
         self._model = None if isinstance(model, Session) else model
         self._model_path = model_path
-        self._download = download
-        self._progress = progress
-        self._accept_licenses = tuple(accept_licenses)
+        self.policy = model_policy(policy, download, progress, accept_licenses)
         self._lock = threading.Lock()
         self._backgrounds: dict[Path, Image.Image] = {}
         self._refiners: dict[str, Session] = {}
@@ -93,11 +102,15 @@ class Remover:
                         self._model,
                         model_path=self._model_path,
                         runtime=self.runtime,
-                        download=self._download,
-                        progress=self._progress,
-                        accept_licenses=self._accept_licenses,
+                        policy=self.policy,
                     )
         return self._session
+
+    def check_models(self, options: RemoveOptions | None = None) -> None:
+        """ModelNotFound now, before any work and without fetching, if a model that `options`
+        need besides the main one (a ViTMatte refiner) is missing and may not be fetched."""
+        for name in extra_models(options or self.options):
+            self.policy.require(get_spec(name))
 
     def decode(self, data: ImageSource, *, source: str | None = None) -> DecodedImage:
         """Decode an input under this remover's limits."""
@@ -199,7 +212,8 @@ class Remover:
         if isinstance(session, RecurrentSession):
             stream = session.stream()
             return FrameMasks(lambda group, _: [[stream.step(d.image)] for d in group], 1, True)
-        if batch > 1 and session.spec.kind == "saliency" and not self.runtime.fast:
+        self.runtime.check_batch(batch, "--batch")
+        if batch > 1 and session.spec.kind == "saliency":
             batched = self._batched()
 
             def predict(group: list[DecodedImage], _: RemoveOptions) -> list[list[Image.Image]]:
@@ -219,12 +233,12 @@ class Remover:
             return self._batched_session
 
     def _vitmatte(self, options: RemoveOptions) -> Refiner:
-        name = f"vitmatte-{options.vitmatte_model}" if options.vitmatte_model else DEFAULT_VITMATTE
+        name = vitmatte_name(options.vitmatte_model)
         with self._lock:
             session = self._refiners.get(name)
             if session is None:
                 spec = get_spec(name)
-                path = ensure_model(spec, download=self._download, progress=self._progress)
+                path = self.policy.model_file(spec)
                 runtime = dataclasses.replace(self.runtime, reuse_optimized_model=False)
                 session = self._refiners[name] = Session(spec, path, runtime)
 

@@ -68,4 +68,12 @@ def check_new_output(
     already there unless `overwrite`."""
     refuse_input_as_output(sources, destination)
     if not overwrite and output_taken(destination):
+        if isinstance(destination, Path) and destination.is_dir():
+            held = sum(1 for _ in destination.iterdir())
+            raise OutputExists(
+                f"is a folder that already holds {held} file{'s' if held != 1 else ''}, from an "
+                "earlier run (perhaps an interrupted one); --overwrite replaces them, or "
+                "choose an empty or new folder",
+                destination=str(destination),
+            )
         raise OutputExists("exists; --overwrite replaces it", destination=str(destination))

@@ -158,6 +158,7 @@ def video_command(
         # A recurrent model sees one frame at a time, in order: it gets every core.
         intra_op_threads=None if _recurrent(model) else max(1, usable_cores() // workers),
     )
+    runtime.check_batch(batch, "--batch")
     remover = Remover(
         model,
         model_path=model_path,

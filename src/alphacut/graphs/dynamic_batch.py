@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,18 +90,37 @@ def verify_dynamic_batch(original: Path, batched: Path, tensors: list[np.ndarray
 
 def batched_session(session: Session, runtime: RuntimeOptions | None = None) -> Session:
     """A session on a dynamic-batch copy of `session`'s model, made once in the model cache
-    and checked to give the original's masks exactly; InferenceError if it cannot."""
-    from ..models.store import cache_dir
+    and checked to give the original's masks exactly; InferenceError if it cannot.
 
-    target = cache_dir() / f"{session.spec.name}.dynamic-batch.onnx"
+    The copy is named after the source file's checksum, so an INT8 and an FP32 source (or
+    two versions of a custom file) never share one. It is placed only once its check passed:
+    a copy that fails, for any reason, is removed and never read again."""
+    from ..models.store import cache_dir, file_checksum
+
+    digest = file_checksum(session.path)[:16]
+    target = cache_dir() / f"{session.path.stem}.{digest}.dynamic-batch.onnx"
     if not target.exists():
-        make_batch_dynamic(session.path, target)
-        width, height = session.spec.input_size
-        rng = np.random.default_rng(0)
-        probes = [rng.standard_normal((1, 3, height, width)).astype(np.float32) for _ in range(2)]
-        if not verify_dynamic_batch(session.path, target, probes).identical_masks:
-            target.unlink()
-            raise InferenceError(
-                f"{session.spec.name} cannot be batched without changing its output"
-            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        candidate = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        try:
+            make_batch_dynamic(session.path, candidate)
+            width, height = session.spec.input_size
+            rng = np.random.default_rng(0)
+            probes = [
+                rng.standard_normal((1, 3, height, width)).astype(np.float32) for _ in range(2)
+            ]
+            try:
+                same = verify_dynamic_batch(session.path, candidate, probes).identical_masks
+            except Exception as exc:  # a runtime that cannot run the graph on a batch
+                raise InferenceError(
+                    f"{session.spec.name} ({'INT8' if session.quantized else 'FP32'}) cannot run "
+                    f"on a batch: {exc}"
+                ) from exc
+            if not same:
+                raise InferenceError(
+                    f"{session.spec.name} cannot be batched without changing its output"
+                )
+            candidate.replace(target)
+        finally:
+            candidate.unlink(missing_ok=True)
     return Session(session.spec, target, runtime or session.runtime)

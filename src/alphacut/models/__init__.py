@@ -1,6 +1,7 @@
 """Model registry, cache and ONNX Runtime sessions."""
 
 from .loading import load_session
+from .policy import ModelPolicy
 from .registry import DEFAULT_MODEL, MODELS, ModelSpec, PyPIWheelSource, get_spec
 from .session import Session, custom_spec
 from .store import cache_dir, candidate_paths, ensure_model, find_model, verify_checksum
@@ -8,6 +9,7 @@ from .store import cache_dir, candidate_paths, ensure_model, find_model, verify_
 __all__ = [
     "DEFAULT_MODEL",
     "MODELS",
+    "ModelPolicy",
     "ModelSpec",
     "PyPIWheelSource",
     "Session",

@@ -37,6 +37,8 @@ class Runner(Protocol):
     providers: tuple[str, ...]
     input_shapes: list[list[Any]]
     output_count: int
+    #: The keys of the model file's metadata (ONNX metadata_props), as loaded.
+    metadata_keys: frozenset[str]
 
     def run(self, batch: np.ndarray, output_index: int) -> np.ndarray: ...
 
@@ -127,6 +129,7 @@ class OnnxRuntimeRunner:
         self.input_names = [i.name for i in self._session.get_inputs()]
         self._outputs = [o.name for o in self._session.get_outputs()]
         self.output_count = len(self._outputs)
+        self.metadata_keys = frozenset(self._session.get_modelmeta().custom_metadata_map)
         self.io_device = _io_device(self.providers)
         log.info(
             "ONNX Runtime runs on %s%s",
@@ -182,7 +185,8 @@ class OpenVINORunner:
         }
         try:
             core = ov.Core()
-            self._compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+            model = core.read_model(str(path))
+            self._compiled = core.compile_model(model, "CPU", config)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise _load_error(path, exc) from exc
         self.providers: tuple[str, ...] = ("OpenVINO-CPU",)
@@ -193,6 +197,12 @@ class OpenVINORunner:
             for i in self._compiled.inputs
         ]
         self.output_count = len(self._compiled.outputs)
+        # OpenVINO's ONNX reader files the metadata_props under "framework".
+        info = model.get_rt_info()
+        framework = info["framework"] if "framework" in info else {}  # noqa: SIM401 (no .get)
+        if hasattr(framework, "astype"):  # an OVAny, depending on how it was read
+            framework = framework.astype(dict)
+        self.metadata_keys = frozenset(framework)
         self._local = threading.local()
 
     def run(self, batch: np.ndarray, output_index: int) -> np.ndarray:

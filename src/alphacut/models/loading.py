@@ -11,13 +11,13 @@ from ..graphs.fast import fast_model_path
 from ..options import RuntimeOptions
 from .backends import check_providers
 from .fetch import ProgressCallback
+from .policy import ModelPolicy
 from .recurrent import RecurrentSession
 from .registry import DEFAULT_MODEL, ModelSpec, get_spec
 from .sam import SamSession
 from .session import Session, custom_spec
-from .store import ensure_model
 
-__all__ = ["load_session"]
+__all__ = ["load_session", "model_policy"]
 
 
 def load_session(
@@ -28,6 +28,7 @@ def load_session(
     download: bool = True,
     progress: ProgressCallback | None = None,
     accept_licenses: Iterable[str] = (),
+    policy: ModelPolicy | None = None,
 ) -> Session:
     """Make a ready `Session`.
 
@@ -36,8 +37,11 @@ def load_session(
     model lends its preprocessing (rembg's "u2net_custom", "dis_custom" and "ben_custom"
     are recipes for just that), and with no name the input size is read from the file.
     accept_licenses: model or licence names the user consented to (see ensure_model).
+    policy: download, licences and progress in one object (a server's, say); it replaces
+    the three separate arguments, which must then keep their defaults.
     Providers that cannot run here fail (ProviderUnavailable) before anything is fetched.
     """
+    policy = model_policy(policy, download, progress, accept_licenses)
     check_providers(runtime or RuntimeOptions())
     if model_path is not None:
         path = Path(model_path).expanduser()
@@ -60,10 +64,25 @@ def load_session(
             )
         return _session_class(spec)(spec, path, runtime)
     spec = model if isinstance(model, ModelSpec) else get_spec(model or DEFAULT_MODEL)
-    path = ensure_model(spec, download=download, progress=progress, accept_licenses=accept_licenses)
+    path = policy.model_file(spec)
     if runtime is not None and runtime.fast:
         path = fast_model_path(spec, path)
     return _session_class(spec)(spec, path, runtime)
+
+
+def model_policy(
+    policy: ModelPolicy | None,
+    download: bool,
+    progress: ProgressCallback | None,
+    accept_licenses: Iterable[str],
+) -> ModelPolicy:
+    """The one policy a load follows: `policy`, or the one the separate arguments spell."""
+    accepted = tuple(accept_licenses)
+    if policy is None:
+        return ModelPolicy(download=download, accept_licenses=accepted, progress=progress)
+    if not download or progress is not None or accepted:
+        raise OptionsError("pass either policy= or download=/progress=/accept_licenses=")
+    return policy
 
 
 def _session_class(spec: ModelSpec) -> type[Session]:

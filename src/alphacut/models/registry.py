@@ -26,6 +26,7 @@ __all__ = [
     "did_you_mean",
     "get_spec",
     "unknown_model",
+    "vitmatte_name",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -176,6 +177,11 @@ def _custom(
         license="your own file",
         description=f"your own ONNX file (--model-path) prepared as {like}",
     )
+
+
+def vitmatte_name(variant: str | None) -> str:
+    """The registered name of ViTMatte's `variant` (None: the default checkpoint)."""
+    return f"vitmatte-{variant}" if variant else DEFAULT_VITMATTE
 
 
 def _vitmatte(variant: str, checksum: str, size: float) -> ModelSpec:

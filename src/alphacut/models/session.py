@@ -59,10 +59,16 @@ class Session:
 
     @property
     def description(self) -> str:
-        """One line naming the model, its precision and the runtime, e.g. for --fast."""
-        precision = "INT8" if self.runtime.fast else "FP32"
+        """One line naming the model, the precision of the graph really loaded (not what was
+        asked for) and the runtime, e.g. for --fast."""
+        precision = "INT8" if self.quantized else "FP32"
         runtime = "OpenVINO" if self.backend == "openvino" else "ONNX Runtime"
         return f"{self.spec.name} {precision} on {runtime} ({', '.join(self.providers)})"
+
+    @property
+    def quantized(self) -> bool:
+        """Whether the loaded graph is an INT8 copy made by alphacut (its metadata says so)."""
+        return any(k.startswith("alphacut.quantization.") for k in self._runner.metadata_keys)
 
     @property
     def model_name(self) -> str:

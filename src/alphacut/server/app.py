@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -97,7 +98,8 @@ async def _load_default_model(app: FastAPI) -> None:
     loop = asyncio.get_running_loop()
     try:
         # The operator chose this model, so fetching it at start-up is allowed.
-        await loop.run_in_executor(None, functools.partial(engine.session, name, download=True))
+        start_up = dataclasses.replace(engine.policy, download=True)
+        await loop.run_in_executor(None, functools.partial(engine.session, name, policy=start_up))
     except AlphacutError as exc:
         app.state.load_error = str(exc)
         log.error("default model %s could not be loaded: %s", name, exc)

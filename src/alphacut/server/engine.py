@@ -20,14 +20,14 @@ from PIL import Image
 
 from ..errors import InferenceTimeout, ModelNotFound, Overloaded, UnknownSource
 from ..imageio import MEDIA_TYPES, DecodedImage, encode
-from ..models import MODELS, Session, find_model, get_spec, load_session
+from ..models import MODELS, ModelPolicy, Session, find_model, get_spec, load_session
 from ..models.backends import check_providers
 from ..models.registry import unknown_model
 from ..options import Limits, RemoveOptions
 from ..pipeline import post_process, prepare, saliency_to_mask
 from ..pipeline.hints import read_hints
 from ..pipeline.refine import Refinement, automatic_alpha
-from ..remover import Remover
+from ..remover import Remover, extra_models
 from .batcher import MicroBatcher
 from .cache import Source, SourceCache, source_key
 from .metrics import Metrics
@@ -53,6 +53,14 @@ class Engine:
         self.settings = settings
         self.metrics = metrics
         self._limits = Limits(max_pixels=settings.max_pixels, raise_hint=SERVER_PIXEL_HINT)
+        # Set once from the operator's flags; every model a request reaches (the main one, a
+        # ViTMatte refiner, a video job's) is loaded under it.
+        self.policy = ModelPolicy(
+            download=settings.allow_downloads,
+            accept_licenses=settings.accept_licenses,
+            refusal="this server does not download models: its operator may start it with "
+            "--allow-downloads",
+        )
         self._runtime = dataclasses.replace(
             settings.runtime,
             intra_op_threads=settings.runtime.intra_op_threads or settings.threads_per_worker,
@@ -98,8 +106,9 @@ class Engine:
             )
         return rows
 
-    def session(self, name: str, *, download: bool | None = None) -> Session:
-        """The shared session for `name`, loading it on first use (one load at a time)."""
+    def session(self, name: str, *, policy: ModelPolicy | None = None) -> Session:
+        """The shared session for `name`, loading it on first use (one load at a time) under
+        `policy` (the server's own unless the operator's start-up says otherwise)."""
         session = self._sessions.get(name)
         if session is not None:
             return session
@@ -110,18 +119,22 @@ class Engine:
         with self._session_lock:
             session = self._sessions.get(name)
             if session is None:
-                allow = self.settings.allow_downloads if download is None else download
-                session = load_session(
-                    name,
-                    runtime=self._runtime,
-                    download=allow,
-                    accept_licenses=self.settings.accept_licenses,
-                )
+                session = load_session(name, runtime=self._runtime, policy=policy or self.policy)
                 if self.settings.max_batch > 1 and session.spec.kind == "saliency":
                     session = self._batched(session)
                 self.metrics.model_load_seconds.labels(name).set(session.load_seconds)
                 self._sessions[name] = session
         return session
+
+    def check_models(self, model: str, options: RemoveOptions) -> None:
+        """Refuse a request now, before it queues, if `options` need a model besides `model`
+        that this server may not load (ModelNotFound). `model` itself is checked as it loads."""
+        for name in extra_models(options):
+            self.policy.require(get_spec(name))
+
+    def remover(self, session: Session, limits: Limits | None = None) -> Remover:
+        """A remover over a shared session that loads anything else under the server's policy."""
+        return Remover(session, limits=limits or self._limits, policy=self.policy)
 
     def _batched(self, session: Session) -> Session:
         """A session on a dynamic-batch copy of the model (made once, checked to reproduce the
@@ -178,6 +191,7 @@ class Engine:
     ) -> Result:
         """Process one upload in the pool; Overloaded if no capacity, InferenceTimeout if slow.
         `reference`: the upload's `source_key`, when the caller has hashed it already."""
+        self.check_models(model, options)
         with self._count_lock:
             if self._admitted >= self._capacity:
                 raise Overloaded(
@@ -221,7 +235,7 @@ class Engine:
         started = time.perf_counter()
         try:
             session = self.session(model)
-            remover = Remover(session, limits=self._limits)
+            remover = self.remover(session)
             decoded = remover.decode(data, source=source)
             reference = reference or source_key(data)
             kept = self.sources.get(reference, model)

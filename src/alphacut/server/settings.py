@@ -74,6 +74,7 @@ class ServerSettings:
             raise OptionsError("queue_size and the cache sizes cannot be negative")
         if self.max_batch < 1 or self.batch_wait_ms < 0:
             raise OptionsError("max_batch must be at least 1 and batch_wait_ms not negative")
+        self.runtime.check_batch(self.max_batch, "--max-batch")
         if self.request_timeout_s <= 0:
             raise OptionsError("request_timeout_s must be positive")
         for name in ("video_max_upload_bytes", "video_max_frames", "video_max_pixels"):

@@ -29,6 +29,7 @@ from .settings import ServerSettings
 
 if TYPE_CHECKING:
     from ..video import VideoOptions
+    from .engine import Engine
 
 __all__ = ["LazyJobs", "make_job_store", "video_router"]
 
@@ -117,15 +118,14 @@ def make_job_store(app_state: Any, settings: ServerSettings, metrics: Metrics) -
     """The app's job store, None when PyAV is missing (video answers 501 then)."""
     if not installed("av", "cv2"):
         return None
-    from ..remover import Remover
     from ..video.smooth import require_cv2
 
     require_cv2().setNumThreads(1)  # the model's threads have the cores
 
     def run(upload: Path, destination: Path, job: JobRequest, progress: Any) -> int:
         model, options, video = _parse(job.params, settings.default_model)
-        session = app_state.engine.session(model)
-        remover = Remover(session, limits=_limits(settings))
+        engine: Engine = app_state.engine
+        remover = engine.remover(engine.session(model), _limits(settings))
         report = remover.remove_video(
             upload, destination, options, video, jobs=settings.workers, progress=progress
         )
@@ -176,6 +176,7 @@ async def submit_video(request: Request) -> JSONResponse:
         raise InputError("the multipart body has no file field named 'file'")
     name = Path(upload.filename or "upload").name or "upload"
     model, options, video = _parse(params, settings.default_model)
+    request.app.state.engine.check_models(model, options)
     fmt = str(video.format)
     from ..video.sink import check_opaque
 

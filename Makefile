@@ -45,11 +45,12 @@ ffmpeg:
 	@command -v ffmpeg >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg >/dev/null; }
 
-# The tests are spread over two worker processes (pytest-xdist); the Ray tests share one of
-# them (see tests/conftest.py). TEST_WORKERS=0 runs them all in this process.
+# The tests are spread over two worker processes (pytest-xdist), with the groups that must
+# share one (Ray clusters, costly module fixtures) named in tests/conftest.py.
+# TEST_WORKERS=0 runs them all in this process.
 TEST_WORKERS ?= 2
 pytest: models browser ffmpeg
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 test: lint typecheck pytest
 

@@ -3,6 +3,7 @@ Ray head node started with `ray start`, each one per test session (see conftest)
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -30,10 +31,13 @@ def s3_server() -> Iterator[dict[str, str]]:
     """moto's S3 server in its own process; yields the environment that points boto3 and
     s3fs at it (as a user's AWS_ENDPOINT_URL and credentials would)."""
     port = free_port()
+    # What the server receives can be recorded (moto's recorder), to count requests.
+    recording = Path(tempfile.mkdtemp(prefix="moto-")) / "requests.jsonl"
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "MOTO_RECORDER_FILEPATH": str(recording)},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -50,6 +54,24 @@ def s3_server() -> Iterator[dict[str, str]]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        shutil.rmtree(recording.parent, ignore_errors=True)
+
+
+@contextmanager
+def recorded_requests(endpoint: str) -> Iterator[list[dict[str, str]]]:
+    """Every request the moto server at `endpoint` receives inside the block (method, URL)."""
+    httpx.post(f"{endpoint}/moto-api/recorder/reset-recording").raise_for_status()
+    httpx.post(f"{endpoint}/moto-api/recorder/start-recording").raise_for_status()
+    received: list[dict[str, str]] = []
+    try:
+        yield received
+    finally:
+        httpx.post(f"{endpoint}/moto-api/recorder/stop-recording").raise_for_status()
+        text = httpx.get(f"{endpoint}/moto-api/recorder/download-recording").text
+        received.extend(
+            {"method": entry["method"], "url": entry["url"]}
+            for entry in map(json.loads, text.splitlines())
+        )
 
 
 @contextmanager

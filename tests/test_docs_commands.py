@@ -234,9 +234,10 @@ def example_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _grouped(block: Block) -> object:
-    """A block that starts a Ray cluster joins the Ray tests' worker (see conftest)."""
+    """A block that starts a Ray cluster is named for it, so it joins the Ray tests' worker
+    (see conftest)."""
     if re.search(r"--engine ray|\bimport ray\b", block.text):
-        return pytest.param(block, marks=pytest.mark.xdist_group("ray"))
+        return pytest.param(block, id=f"{block}-ray")
     return block
 
 

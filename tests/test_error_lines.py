@@ -77,6 +77,27 @@ def test_a_mistyped_model_gets_a_suggestion_not_a_list(photo: Path, tmp_path: Pa
     ]
 
 
+def test_a_file_that_cannot_be_read_or_written_exits_74(photo: Path, tmp_path: Path) -> None:
+    """StorageError, as the README's exit-code table says, in one line: a symlink loop
+    cannot be opened even by root, and nothing can be created under a file."""
+    loop = tmp_path / "loop.jpg"
+    loop.symlink_to(loop)
+    unreadable = alphacut("remove", str(loop), "-o", str(tmp_path / "out.png"))
+    assert unreadable.returncode == 74, unreadable.stderr
+    assert unreadable.stderr.splitlines() == [
+        f"alphacut: error: {loop}: cannot read: Too many levels of symbolic links [StorageError]"
+    ]
+    blocked = tmp_path / "blocked"
+    blocked.write_bytes(b"a file where the output's folder would be")
+    unwritable = alphacut("remove", str(photo), "-o", str(blocked / "out.png"))
+    assert unwritable.returncode == 74, unwritable.stderr
+    assert unwritable.stderr.splitlines() == [
+        f"alphacut: error: {blocked / 'out.png'}: cannot write: {blocked} is a file, not a "
+        "folder [StorageError]"
+    ]
+    assert blocked.read_bytes() == b"a file where the output's folder would be"
+
+
 def test_the_server_suggests_among_its_own_models(photo: Path) -> None:
     app = create_app(ServerSettings(models=("u2netp",), workers=1))
     with TestClient(app) as client:

@@ -21,9 +21,6 @@ from alphacut.graphs.quantize import (
 )
 from helpers import skimage_photo
 
-# One INT8 build serves the module, so its tests share a worker under xdist.
-pytestmark = pytest.mark.xdist_group("int8-build")
-
 
 @pytest.fixture(scope="module")
 def fast_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

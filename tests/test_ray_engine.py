@@ -93,6 +93,20 @@ def test_remove_background_on_a_users_dataset(ray_address: str) -> None:
     assert result["bad"]["cutout"] is None
     assert result["bad"]["error"].startswith("UnsupportedImage")
 
+    # Decoded arrays (as read_images gives them) in a column of the user's naming.
+    pixels = np.asarray(Image.open(io.BytesIO(photo)).convert("RGB").resize((200, 150)))
+    arrays = ray.data.from_items([{"image": pixels, "name": "car"}]).map_batches(
+        RemoveBackground,
+        fn_constructor_kwargs={"model": "u2netp", "column": "image", "output_column": "png"},
+        compute=ray.data.ActorPoolStrategy(size=1),
+        num_cpus=1,
+        batch_size=1,
+    )
+    (row,) = arrays.take_all()
+    assert row["error"] == ""
+    assert row["name"] == "car"
+    assert row["png"] == Remover("u2netp").remove_bytes(pixels)
+
 
 def test_interrupted_run_on_a_started_cluster_resumes(ray_address: str, tmp_path: Path) -> None:
     source = tmp_path / "in"
@@ -284,3 +298,68 @@ def test_a_ray_client_connect_that_fails_once_is_tried_again(
         "cannot join the Ray cluster at 'ray://127.0.0.1:10001': psutil.ZombieProcess: "
         "PID still exists but it's a zombie (pid=4242)"
     )
+
+
+def test_every_planned_file_is_accounted_for_whatever_rows_come_back() -> None:
+    """A row seen twice (a retried block) counts once; a row that never came back is a
+    failure with its own line, so the summary can never say "1 done … of 2" and exit 0."""
+    from alphacut.batch.plan import Task
+    from alphacut.engines.ray import account_for_every_task
+
+    todo = [Task(Path(f"in/{name}.jpg"), Path(f"out/{name}.png")) for name in "abc"]
+
+    def row(index: int) -> dict[str, object]:
+        return {"index": index, "status": "done", "error": "", "error_type": "", "seconds": 0.1}
+
+    items = list(account_for_every_task(todo, iter([row(2), row(0), row(2)])))
+    assert [(i.task.source.name, i.status) for i in items] == [
+        ("c.jpg", "done"), ("a.jpg", "done"), ("b.jpg", "failed"),
+    ]  # fmt: skip
+    assert items[2].error is not None
+    assert "no result" in items[2].error
+
+
+def _actor_pids() -> list[int]:
+    """The processes of the Ray engine's actors (Ray names them after the class)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"RemoveFiles" in command:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_a_killed_actor_loses_nothing(ray_address: str, tmp_path: Path) -> None:
+    """An actor SIGKILLed mid-run: every file is still written once, byte for byte the local
+    engine's, nothing partial is left, the summary counts every file, and the terminal gets
+    one alphacut line about the lost worker rather than Ray's own tracebacks."""
+    source = tmp_path / "in"
+    source.mkdir()
+    for index, photo in enumerate(sorted(PHOTOS.glob("*.jpg"))[:14]):
+        Image.open(photo).convert("RGB").save(source / f"{index:02d}-{photo.name}", quality=92)
+    out = tmp_path / "out"
+    command = [ALPHACUT, "remove", str(source), "-o", str(out), "--no-progress"]
+    command += ["--engine", "ray", "--ray-address", ray_address]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while len(outputs(out) if out.exists() else {}) < 2 or not _actor_pids():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    victim = _actor_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert "14 done, 0 skipped, 0 failed of 14" in stderr
+    local = tmp_path / "local"
+    CliRunner().invoke(cli, ["remove", str(source), "-o", str(local), "--no-progress"])
+    assert outputs(out) == outputs(local)
+    assert sorted(p.name for p in out.iterdir()) == sorted(outputs(local))  # nothing partial
+    assert stdout == ""
+    assert all(line.startswith("alphacut: ") for line in stderr.splitlines()), stderr
+    lost = [line for line in stderr.splitlines() if "worker was lost" in line]
+    assert len(lost) == 1, stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import io
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 from helpers import PHOTOS, png_bytes, skimage_photo
 from live import ALPHACUT, free_port, live_server
@@ -456,3 +458,23 @@ def test_no_request_makes_a_server_fetch_a_model_unless_it_allows_downloads(
         assert f"/{DEFAULT_VITMATTE}.onnx" in mirror.asked
     finally:
         mirror.close()
+
+
+def test_serve_fast_runs_the_int8_graph_and_says_so(session) -> None:  # type: ignore[no-untyped-def]
+    """`serve --fast` loads the INT8 copy (built once in the shared cache), names it in
+    /api/models from the graph itself, and its cutouts keep the exact mode's mask."""
+    from PIL import Image
+
+    from alphacut import RemoveOptions, Remover, new_session
+
+    new_session("u2netp", fast=True)  # built here, once: the server's start-up wait is short
+    with live_server("--fast") as (base, _):
+        listing = httpx.get(f"{base}/api/models", timeout=10).json()["models"]
+        models = {m["name"]: m for m in listing}
+        assert models["u2netp"]["runs"].startswith("u2netp INT8 on "), models["u2netp"]
+        answer = httpx.post(f"{base}/api/remove?om=true", content=PHOTO, timeout=120)
+        assert answer.status_code == 200, answer.text
+    got = np.asarray(Image.open(io.BytesIO(answer.content))) >= 128
+    exact = Remover(session).remove_bytes(PHOTO, RemoveOptions(only_mask=True))
+    want = np.asarray(Image.open(io.BytesIO(exact))) >= 128
+    assert (got & want).sum() / (got | want).sum() > 0.95

@@ -60,7 +60,6 @@ def test_a_job_runs_and_its_result_is_an_alpha_video(short_clip: Path, tmp_path:
         body = accepted.json()
         assert body["state"] == "queued"
         assert accepted.headers["location"] == f"/api/jobs/{body['id']}"
-        assert client.get(f"/api/jobs/{body['id']}/result").status_code in (200, 409)
         status = wait(client, body["id"])
         assert status["state"] == "done", status
         assert status["progress"]["frames"] == status["progress"]["total"] == 8
@@ -125,8 +124,10 @@ def test_bad_uploads_get_4xx_at_once_and_leave_nothing(short_clip: Path, tmp_pat
 def test_the_queue_is_bounded_and_a_running_job_can_be_cancelled(
     long_clip: Path, short_clip: Path, tmp_path: Path
 ) -> None:
-    with client_for(tmp_path / "state", video_queue_size=0) as client:
+    with client_for(tmp_path / "state", video_queue_size=1) as client:
         running = submit(client, long_clip).json()["id"]
+        waiting = submit(client, short_clip)
+        assert waiting.status_code == 202, waiting.text
         full = submit(client, short_clip)
         assert_error(full, 503, "Overloaded")
         assert full.headers["retry-after"]
@@ -138,10 +139,14 @@ def test_the_queue_is_bounded_and_a_running_job_can_be_cancelled(
         assert status["state"] == "running"
         assert 0 < status["progress"]["frames"] < 90
         assert status["progress"]["eta_s"] > 0
+        queued = waiting.json()["id"]  # behind the running job, so surely not finished
+        assert client.get(f"/api/jobs/{queued}").json()["state"] == "queued"
+        assert_error(client.get(f"/api/jobs/{queued}/result"), 409, "JobNotReady")
         assert client.delete(f"/api/jobs/{running}").json()["state"] == "cancelled"
         assert wait(client, running)["state"] == "cancelled"
         assert_error(client.get(f"/api/jobs/{running}/result"), 409, "JobNotReady")
         assert not (tmp_path / "state" / running).exists()
+        assert wait(client, queued)["state"] == "done"
         accepted = submit(client, short_clip)  # the queue has room again
         assert accepted.status_code == 202
         done = wait(client, accepted.json()["id"])
@@ -191,3 +196,38 @@ def test_video_needs_the_api_key_too(short_clip: Path, tmp_path: Path) -> None:
                 headers={"Authorization": "Bearer k1"},
             )
         assert accepted.status_code == 202
+
+
+def test_each_video_limit_is_refused_at_submit(short_clip: Path, tmp_path: Path) -> None:
+    """The clip is 176x144 (25,344 pixels) and 8 frames long (about 0.27 s)."""
+    with client_for(tmp_path / "a", video_max_pixels=25_000) as client:
+        message = assert_error(submit(client, short_clip), 413, "VideoTooLarge")
+        assert "--video-max-pixels" in message
+    with client_for(tmp_path / "b", video_max_seconds=0.1) as client:
+        assert_error(submit(client, short_clip), 413, "VideoTooLarge")
+    with client_for(tmp_path / "c", video_max_frames=7) as client:
+        assert_error(submit(client, short_clip), 413, "VideoTooLarge")
+    with client_for(tmp_path / "d", video_max_pixels=25_344, video_max_frames=8) as client:
+        assert submit(client, short_clip).status_code == 202  # the limits are inclusive
+
+
+def test_finished_results_make_room_under_the_disk_budget(short_clip: Path, tmp_path: Path) -> None:
+    """The oldest finished result goes to make room for a new upload; a job not finished
+    never does, so an upload that still does not fit is refused (503)."""
+    state = tmp_path / "state"
+    with client_for(state) as client:
+        jobs = [submit(client, short_clip).json()["id"] for _ in range(2)]
+        for job in jobs:
+            assert wait(client, job)["state"] == "done"
+    results = [sum(p.stat().st_size for p in (state / j).rglob("*") if p.is_file()) for j in jobs]
+    upload = short_clip.stat().st_size
+    budget = upload + results[1] + results[0] // 2  # room for the newer result only
+    with client_for(state, video_disk_bytes=budget, video_queue_size=4) as client:
+        third = submit(client, short_clip)
+        assert third.status_code == 202, third.text
+        assert_error(client.get(f"/api/jobs/{jobs[0]}"), 404, "JobNotFound")  # the oldest went
+        assert not (state / jobs[0]).exists()
+        assert client.get(f"/api/jobs/{jobs[1]}").json()["state"] == "done"
+        # The third job's upload and result do not leave room for a fourth upload.
+        assert_error(submit(client, short_clip), 503, "Overloaded")
+        assert wait(client, third.json()["id"])["state"] == "done"

@@ -80,8 +80,15 @@ def test_slow_copy_is_not_taken_half_written(tmp_path: Path, mode: str) -> None:
                 handle.write(data[start : start + chunk])
                 handle.flush()
                 # With native events a writer may stall far past --settle and still not be
-                # taken while the file is open; polling sees only sizes, so its pauses are short.
-                time.sleep(2.5 if mode == "events" and start == chunk * 10 else 0.05)
+                # taken while the file is open. Polling sees only sizes: its stalls are longer
+                # than two scans (0.2 s apart) but shorter than --settle, so only the settle
+                # wait keeps the file from being taken.
+                stalled = start in (chunk * 5, chunk * 15, chunk * 25)
+                time.sleep(
+                    2.5 if mode == "events" and start == chunk * 10
+                    else 0.5 if mode == "polling" and stalled
+                    else 0.05
+                )  # fmt: skip
                 assert not (out / "deep" / "er" / "horse.png").exists(), "taken half-written"
         wait_for(lambda: (done / "deep" / "er" / "horse.jpg").exists())
         stderr = stop(p)
@@ -144,6 +151,55 @@ def test_sigterm_finishes_the_file_in_progress_and_a_restart_catches_up(tmp_path
         wait_for(lambda: len(list(done.glob("*.jpg"))) == 3)
         stderr = stop(p)
     assert f"{len(left)} done, 0 skipped, 0 failed" in stderr
+    first = reference(tmp_path, done / "photo-0.jpg")
+    assert all(o.read_bytes() == first for o in sorted(out.glob("*.png")))
+
+
+def test_delete_input_and_a_folder_moved_in(tmp_path: Path) -> None:
+    """A folder renamed into the watched one brings its photos in at once (one event for the
+    folder); each is cut out into the mirrored tree, and --delete-input removes its input."""
+    inbox, out, staging = tmp_path / "in", tmp_path / "out", tmp_path / "staging"
+    inbox.mkdir()
+    (staging / "shoes").mkdir(parents=True)
+    for name in ("car-1.jpg", "bike.jpg"):
+        Image.open(PHOTOS / name).convert("RGB").resize((160, 120)).save(staging / "shoes" / name)
+    wanted = {
+        name: reference(tmp_path, staging / "shoes" / name) for name in ("car-1.jpg", "bike.jpg")
+    }
+    with watching(str(inbox), "-o", str(out), "--delete-input", "--settle", "0.3") as p:
+        time.sleep(2)
+        os.rename(staging / "shoes", inbox / "shoes")
+        wait_for(lambda: len(list((out / "shoes").glob("*.png"))) == 2 if out.exists() else False)
+        wait_for(lambda: not any((inbox / "shoes").glob("*.jpg")))
+        stderr = stop(p)
+    assert "2 done, 0 skipped, 0 failed" in stderr, stderr
+    for name, data in wanted.items():
+        assert (out / "shoes" / name.replace(".jpg", ".png")).read_bytes() == data
+
+
+def test_sigkill_mid_file_then_a_restart_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    """No chance to finish: the file in progress has no output yet, or a whole one whose
+    input the restart moves aside without running it again."""
+    inbox, out, done = tmp_path / "in", tmp_path / "out", tmp_path / "done"
+    inbox.mkdir()
+    data = large_photo()
+    with watching(str(inbox), "-o", str(out), "--done", str(done), "--settle", "0.3") as p:
+        time.sleep(2)
+        for index in range(3):
+            (inbox / f".{index}.jpg").write_bytes(data)
+            os.rename(inbox / f".{index}.jpg", inbox / f"photo-{index}.jpg")
+        wait_for(lambda: any(out.glob("*.png")))
+        p.kill()
+        p.wait()
+    assert len(list(out.glob("*.png"))) < 3
+    with watching(str(inbox), "-o", str(out), "--done", str(done), "--settle", "0.3") as p:
+        wait_for(lambda: not any(inbox.iterdir()))
+        stderr = stop(p)
+    assert "0 failed" in stderr
+    assert sorted(f.name for f in done.iterdir()) == [f"photo-{i}.jpg" for i in range(3)]
+    assert sorted(f.name for f in out.iterdir() if not f.name.startswith(".")) == [
+        f"photo-{i}.png" for i in range(3)
+    ]
     first = reference(tmp_path, done / "photo-0.jpg")
     assert all(o.read_bytes() == first for o in sorted(out.glob("*.png")))
 

@@ -32,7 +32,7 @@ def same_location(a: Path | ObjectPath, b: Path | ObjectPath) -> bool:
         if a.exists() and b.exists():
             return os.path.samefile(a, b)
         return a.resolve() == b.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, on Python < 3.13
         return False
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -42,6 +43,7 @@ __all__ = [
     "RayOptions",
     "RemoveBackground",
     "RemoverRecipe",
+    "account_for_every_task",
     "last_line",
     "run_batch_ray",
 ]
@@ -63,11 +65,12 @@ class RayOptions:
     joins that head node. actors: the pool's size (None: the cluster's CPUs ÷ cpus_per_actor).
     cpus_per_actor: CPUs reserved per actor, which is also its inference thread count.
     gpus_per_actor: GPUs per actor (give RuntimeOptions CUDA providers with it).
-    actor_restarts: how often Ray may restart an actor that died (its node lost, say; -1:
-    without end). 0 by default: the job then ends in one line, and the rerun resumes from the
-    outputs already written, rather than Ray retrying a file that kills its actor again and
-    again. Above 0, Ray prints a warning of its own about the pool's constructor arguments
-    (ray-project/ray#53727).
+    actor_restarts: how often Ray may restart an actor that died (-1: without end). 0 by
+    default: Ray then warns on the terminal about every actor that may restart
+    (ray-project/ray#53727), and alphacut's own reruns below cover a lost worker instead.
+    reruns: how often the files left are run again, on a fresh pool, after the job lost a
+    worker (its process killed, its node gone). A file that kills every actor that takes it
+    ends the job in one line once they are used up; a rerun of the command resumes.
     """
 
     address: str | None = None
@@ -75,12 +78,15 @@ class RayOptions:
     cpus_per_actor: float = 1.0
     gpus_per_actor: float = 0.0
     actor_restarts: int = 0
+    reruns: int = 2
 
     def __post_init__(self) -> None:
         if self.actors is not None and self.actors < 1:
             raise OptionsError("the Ray engine needs at least one actor")
         if self.actor_restarts < -1:
             raise OptionsError("actor_restarts must be -1 (no limit), 0 or more")
+        if self.reruns < 0:
+            raise OptionsError("reruns must be 0 or more")
         if self.cpus_per_actor <= 0 or self.gpus_per_actor < 0:
             raise OptionsError("cpus_per_actor must be positive and gpus_per_actor not negative")
 
@@ -162,8 +168,42 @@ def _import_ray() -> Any:
     return ray
 
 
+def _relay_cluster_errors() -> None:
+    """Ray's driver prints the cluster's error messages to stdout as they come, a lost
+    worker as a paragraph with a traceback ("(raylet) A worker died or was killed …"). Here
+    each lost worker becomes one alphacut warning (its files run again, see
+    `_rows_with_reruns`), and any other message its first line."""
+    try:
+        from ray._private import worker as ray_worker
+    except ImportError:  # pragma: no cover - a Ray without it prints its own lines
+        return
+    printer = ray_worker.print_to_stdstream
+    if getattr(printer, "alphacut_relay", False):
+        return
+    reported: set[str] = set()
+
+    def relay(data: dict[str, Any], ignore_prefix: bool) -> None:
+        if data.get("pid") != "raylet":
+            printer(data, ignore_prefix)
+            return
+        for message in data.get("lines", []):
+            pid = re.search(r"Worker PID: (\d+)", message)
+            if pid is None and "retries remaining" in message:
+                log.debug("Ray: %s", message)  # a retry of a lost worker's task: said above
+            elif pid is None:
+                first = next((line.strip() for line in message.splitlines() if line.strip()), "")
+                log.warning("Ray: %s", first)
+            elif pid.group(1) not in reported:
+                reported.add(pid.group(1))
+                log.warning("a Ray worker was lost (pid %s)", pid.group(1))
+
+    relay.alphacut_relay = True  # type: ignore[attr-defined]
+    ray_worker.print_to_stdstream = relay
+
+
 def _connect(ray: Any, ray_options: RayOptions) -> bool:
     """Join or start a cluster; True when this call started a local one."""
+    _relay_cluster_errors()
     if ray.is_initialized():
         return False
     address = ray_options.address or os.environ.get("RAY_ADDRESS") or None
@@ -213,18 +253,79 @@ def _run(
         {"index": i, "source": _absolute(t.source), "destination": _absolute(t.destination)}
         for i, t in enumerate(todo)
     ]
-    if ray.util.client.ray.is_connected():
-        results = _through_client(ray, recipe, rows, ray_options)
-    else:
-        results = _pipeline(recipe, rows, ray_options)
+    yield from account_for_every_task(todo, _rows_with_reruns(ray, recipe, rows, ray_options))
+
+
+def _rows_with_reruns(
+    ray: Any, recipe: RemoverRecipe, rows: list[dict[str, Any]], ray_options: RayOptions
+) -> Iterator[dict[str, Any]]:
+    """The result rows; when the job loses a worker, the rows not back yet run again on a
+    fresh pool, up to `reruns` times. An output the lost job did write meanwhile (atomically,
+    so whole) is counted as done rather than written a second time."""
+    started = time.time()
+    seen: set[int] = set()
+    left = rows
+    for attempt in range(ray_options.reruns + 1):
+        try:
+            if ray.util.client.ray.is_connected():
+                results = _through_client(ray, recipe, left, ray_options)
+            else:
+                results = _pipeline(recipe, left, ray_options)
+            for row in results:
+                seen.add(int(row["index"]))
+                yield row
+            return
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
+            left = [row for row in left if row["index"] not in seen]
+            if attempt == ray_options.reruns:
+                raise
+            for row in [r for r in left if _written_since(r["destination"], started)]:
+                seen.add(row["index"])
+                yield {**row, "status": "done", "error": "", "error_type": "", "seconds": 0.0}
+            left = [row for row in left if row["index"] not in seen]
+            log.warning(
+                "the Ray job lost a worker (%s); running the %d files left again",
+                last_line(exc), len(left),
+            )  # fmt: skip
+            if not left:
+                return
+
+
+def _written_since(destination: str, started: float) -> bool:
+    place = location(destination)
+    try:
+        return isinstance(place, Path) and place.stat().st_mtime >= started
+    except OSError:
+        return False
+
+
+def account_for_every_task(
+    todo: list[Task], results: Iterator[dict[str, Any]]
+) -> Iterator[BatchItem]:
+    """One `BatchItem` per planned task, whatever came back: a row seen twice (a retried
+    block) counts once, and a task whose row never came back is a failure with its own
+    line, never a silent gap in the summary."""
+    seen: set[int] = set()
     for row in results:
+        index = int(row["index"])
+        if index in seen:
+            continue
+        seen.add(index)
         yield BatchItem(
-            todo[int(row["index"])],
+            todo[index],
             row["status"],
             row["error"] or None,
             row["error_type"] or None,
             row["seconds"],
         )
+    for index, task in enumerate(todo):
+        if index not in seen:
+            yield BatchItem(
+                task,
+                "failed",
+                "the Ray job returned no result for this file (a lost worker?); a rerun resumes it",
+                "InferenceError",
+            )
 
 
 def _through_client(
@@ -269,7 +370,8 @@ def _pipeline(
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    # A failed block is raised to the driver, which reports it (or runs it again) itself.
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)
     cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
     actors = ray_options.actors or max(1, math.floor(cpus / ray_options.cpus_per_actor))
     # An actor without a file would only load a model for nothing (and Ray Data warns that

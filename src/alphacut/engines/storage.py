@@ -159,4 +159,11 @@ def write_whole(place: Path | ObjectPath, data: bytes) -> None:
     else:
         from ..imageio import atomic_write_bytes
 
-        atomic_write_bytes(place, data)
+        try:
+            atomic_write_bytes(place, data)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise StorageError(
+                f"cannot write: {exc.filename} is a file, not a folder", source=str(place)
+            ) from exc
+        except OSError as exc:  # a read-only or full disk
+            raise StorageError(f"cannot write: {exc.strerror or exc}", source=str(place)) from exc

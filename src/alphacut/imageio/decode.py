@@ -23,7 +23,13 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .._extras import require
-from ..errors import ImageTooLarge, InputError, MissingDependency, UnsupportedImage
+from ..errors import (
+    ImageTooLarge,
+    InputError,
+    MissingDependency,
+    StorageError,
+    UnsupportedImage,
+)
 from ..options import Limits
 
 __all__ = ["DecodedImage", "ImageSource", "decode", "describe_source"]
@@ -94,16 +100,20 @@ def decode(
     if isinstance(data, (str, os.PathLike)):
         path = Path(data)
         try:
-            if path.stat().st_size == 0:
-                raise UnsupportedImage("empty file (0 bytes)", source=name)
-            with path.open("rb") as handle:
-                return _open(handle, limits, name)
+            size = path.stat().st_size
+            handle = path.open("rb")
         except FileNotFoundError:
             raise InputError("no such file", source=name) from None
         except IsADirectoryError:
             raise InputError("is a directory, not an image file", source=name) from None
         except PermissionError:
-            raise InputError("permission denied", source=name) from None
+            raise StorageError("cannot read: permission denied", source=name) from None
+        except OSError as exc:  # a failing disk or network mount: not the image's fault
+            raise StorageError(f"cannot read: {exc.strerror or exc}", source=name) from exc
+        with handle:
+            if size == 0:
+                raise UnsupportedImage("empty file (0 bytes)", source=name)
+            return _open(handle, limits, name)
     if hasattr(data, "read"):
         if not (hasattr(data, "seekable") and data.seekable()):
             return decode(data.read(), limits=limits, source=name)

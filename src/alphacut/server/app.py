@@ -99,7 +99,10 @@ async def _load_default_model(app: FastAPI) -> None:
     try:
         # The operator chose this model, so fetching it at start-up is allowed.
         start_up = dataclasses.replace(engine.policy, download=True)
-        await loop.run_in_executor(None, functools.partial(engine.session, name, policy=start_up))
+        session = await loop.run_in_executor(
+            None, functools.partial(engine.session, name, policy=start_up)
+        )
+        log.info("default model ready: %s", session.description)
     except AlphacutError as exc:
         app.state.load_error = str(exc)
         log.error("default model %s could not be loaded: %s", name, exc)

@@ -102,6 +102,12 @@ class Engine:
                     "available": available and spec.name in allowed,
                     "allowed": spec.name in allowed,
                     "loaded": spec.name in self._sessions,
+                    # What really runs: the graph loaded (INT8 or FP32) and its runtime.
+                    "runs": (
+                        self._sessions[spec.name].description
+                        if spec.name in self._sessions
+                        else None
+                    ),
                 }
             )
         return rows

@@ -129,7 +129,7 @@ class JobStore:
 
     def submit(self, upload: Path, request: JobRequest) -> str:
         """Queue a job for the file at `upload`, which moves into the job's folder."""
-        self.sweep()
+        self.sweep(room=upload.stat().st_size)
         with self._lock:
             waiting = self._count("state IN ('queued', 'running')")
             if waiting >= self._queue_size + 1:
@@ -194,8 +194,9 @@ class JobStore:
 
     # ---- housekeeping ------------------------------------------------------------------
 
-    def sweep(self) -> None:
-        """Delete expired results, then the oldest finished ones while over the budget."""
+    def sweep(self, room: int = 0) -> None:
+        """Delete expired results, then the oldest finished ones while the disk used (plus
+        `room` for an upload on its way in) is over the budget."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, finished FROM jobs WHERE state IN ('done', 'failed', 'cancelled') "
@@ -204,7 +205,7 @@ class JobStore:
             now, used = time.time(), self._disk_used()
             for row in rows:
                 expired = (row["finished"] or now) < now - self._ttl_s
-                if not expired and used <= self._disk_bytes:
+                if not expired and used + room <= self._disk_bytes:
                     continue
                 used -= _size(self.folder / row["id"])
                 shutil.rmtree(self.folder / row["id"], ignore_errors=True)
@@ -212,7 +213,8 @@ class JobStore:
                     self._db.execute("DELETE FROM jobs WHERE id=?", (row["id"],))
 
     def _disk_used(self) -> int:
-        return sum(_size(p) for p in self.folder.iterdir() if p.is_dir())
+        """The jobs' files; uploads still arriving (in incoming/) are counted as they join."""
+        return sum(_size(p) for p in self.folder.iterdir() if p.is_dir() and p.name != "incoming")
 
     def _count(self, where: str) -> int:
         return int(self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}").fetchone()[0])

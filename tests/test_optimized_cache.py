@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from alphacut import RuntimeOptions
-from alphacut.graphs.optimized import optimized_cache_dir
-from alphacut.models import load_session
+from alphacut.models.optimized import optimized_cache_dir
 from alphacut.pipeline import prepare
+from alphacut.pool import load_session
 from helpers import skimage_photo
 
 
@@ -126,8 +126,8 @@ def test_the_saved_graph_keeps_the_decoder_in_the_blocked_layout(cache: Path) ->
 def test_a_rewrite_that_changes_any_output_bit_is_refused(tmp_path: Path) -> None:
     import onnxruntime as ort
 
-    from alphacut.graphs.blocked_layout import block_size_candidates, rewrite_in_blocked_layout
-    from alphacut.graphs.optimized import _cpu_features, _reference_run, _reproduces
+    from alphacut.models.blocked_layout import block_size_candidates, rewrite_in_blocked_layout
+    from alphacut.models.optimized import _cpu_features, _reference_run, _reproduces
 
     original = load_session("u2netp", runtime=RuntimeOptions(reuse_optimized_model=False)).path
     optimized = tmp_path / "optimized.onnx"
@@ -158,7 +158,7 @@ def test_loading_keeps_the_plain_graph_when_every_rewrite_is_refused(
 ) -> None:
     """The guard production runs at first load: offered only a wrong block size, it must
     refuse the rewrite and keep ONNX Runtime's own optimised graph, bit-identical."""
-    from alphacut.graphs import optimized
+    from alphacut.models import optimized
 
     _right, wrong = optimized.block_size_candidates(optimized._cpu_features())
     offered: list[int] = []

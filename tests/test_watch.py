@@ -44,12 +44,23 @@ def wait_for(condition: Callable[[], bool], seconds: float = 90) -> None:
         time.sleep(0.05)
 
 
+def catches_sigterm(pid: int) -> bool:
+    """Whether the process has its own SIGTERM handler yet (bit 15 of SigCgt in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return False
+
+
 @contextmanager
 def watching(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """A watch process, yielded once it handles SIGTERM: a signal sent while Python is still
+    starting would kill it before it could finish anything."""
     process = subprocess.Popen(
         [ALPHACUT, "watch", *args, "-j", "1"], stderr=subprocess.PIPE, text=True
     )
     try:
+        wait_for(lambda: process.poll() is not None or catches_sigterm(process.pid), 60)
         yield process
     finally:
         if process.poll() is None:

@@ -55,8 +55,9 @@ if TYPE_CHECKING:
         UnsupportedVideo,
         VideoTooLarge,
     )
-    from .models import MODELS, ModelSpec, Session, ensure_model, load_session
+    from .models import MODELS, ModelSpec, Session, ensure_model
     from .options import SETTINGS, Limits, PromptMark, RemoveOptions, RuntimeOptions, parse_color
+    from .pool import load_session
     from .remover import Remover
     from .video import Smoothing, VideoOptions, VideoReport
 
@@ -75,7 +76,7 @@ _EXPORTS: dict[str, str] = {
     "ModelSpec": "models",
     "Session": "models",
     "ensure_model": "models",
-    "load_session": "models",
+    "load_session": "pool",
     "AlphacutError": "errors",
     "OptionsError": "errors",
     "InputError": "errors",

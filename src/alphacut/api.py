@@ -20,10 +20,10 @@ from PIL import Image
 
 from .errors import InputError, OptionsError
 from .imageio import decode, encode
-from .models.loading import load_session
 from .models.registry import DEFAULT_MODEL
 from .models.session import Session
 from .options import RGBA, RemoveOptions, RuntimeOptions, parse_providers, setting_values
+from .pool.loading import load_session
 from .remover import Remover
 
 __all__ = ["new_session", "remove"]

@@ -457,14 +457,21 @@ def options_from_params(
     return dataclasses.replace(base or RemoveOptions(), **values)
 
 
+def parse_flag(name: str, raw: str) -> bool:
+    """A yes/no parameter as text (true/false, 1/0, yes/no, on/off, y/n, t/f; empty: false),
+    the one reading every HTTP route and option table uses."""
+    text = raw.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise OptionsError(f"{name} must be true or false, not {raw!r}")
+
+
 def _parse_value(setting: Setting, raw: str) -> Any:
     text = raw.strip()
     if isinstance(setting.default, bool):
-        if text.lower() in _TRUE:
-            return True
-        if text.lower() in _FALSE:
-            return False
-        raise OptionsError(f"{setting.name} must be true or false, not {raw!r}")
+        return parse_flag(setting.name, raw)
     if isinstance(setting.default, int):
         try:
             return int(text)

@@ -15,7 +15,6 @@ from PIL import Image
 from .batch import BatchItem, Task, plan_batch, process_task, run_batch
 from .imageio import DecodedImage, ImageSource, decode, encode
 from .models.backends import check_providers
-from .models.loading import load_session, model_policy
 from .models.policy import ModelPolicy
 from .models.recurrent import RecurrentSession
 from .models.registry import ModelSpec, get_spec, vitmatte_name
@@ -27,6 +26,7 @@ from .pipeline.compose import require_extras
 from .pipeline.hints import hints_for, read_hints
 from .pipeline.refine import Hints, Refinement, band_radius, near_strokes, refine_alpha
 from .pipeline.vitmatte import vitmatte_alpha
+from .pool.loading import load_session, model_policy
 
 if TYPE_CHECKING:
     from .video import Smoothing, VideoOptions, VideoReport

@@ -18,8 +18,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..engines.storage import ObjectPath
 from ..errors import OutputExists, OutputIsInput
+from ..storage import ObjectPath
 
 __all__ = ["check_new_output", "output_taken", "refuse_input_as_output", "same_location"]
 

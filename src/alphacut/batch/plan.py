@@ -8,10 +8,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..engines.storage import ObjectPath, is_url, location
 from ..errors import OutputIsInput
 from ..imageio import SUFFIXES
 from ..options import RemoveOptions
+from ..storage import ObjectPath, is_url, location
 
 __all__ = ["Plan", "Task", "plan_batch"]
 

@@ -20,10 +20,10 @@ from typing import Any, Literal, Protocol
 from PIL import Image
 
 from .._system import usable_cores
-from ..engines.storage import ObjectPath, location, write_whole
 from ..errors import AlphacutError
 from ..imageio import DecodedImage, encode
 from ..options import RemoveOptions
+from ..storage import ObjectPath, location, write_whole
 from .outputs import refuse_input_as_output
 from .plan import Plan, Task
 

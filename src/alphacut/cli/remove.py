@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..engines.storage import ObjectPath, location, write_whole
 from ..errors import InputNotFound
 from ..options import RemoveOptions
+from ..storage import ObjectPath, location, write_whole
 from .choice import ModelFlags, model_flags
 
 if TYPE_CHECKING:

@@ -1,2 +1,2 @@
-"""Where a batch runs (the local thread pool lives in `batch.run`; Ray in `engines.ray`) and
-where its files live (`engines.storage`: local paths or fsspec URLs such as ``s3://``)."""
+"""Where a batch runs besides the local thread pool of `batch.run`: Ray, in `engines.ray`.
+(Where its files live, local paths or fsspec URLs such as ``s3://``, is `alphacut.storage`.)"""

@@ -36,8 +36,8 @@ from ..batch.plan import Plan, Task
 from ..batch.run import BatchItem, pending_tasks, run_task, unmatched_items
 from ..errors import AlphacutError, ClusterUnavailable, OptionsError
 from ..remover import RemoverRecipe
+from ..storage import ObjectPath, location
 from .ray_dataset import RemoveBackground, actor_threads
-from .storage import ObjectPath, location
 
 __all__ = [
     "RayOptions",

@@ -9,7 +9,7 @@ and returns typed results, and `report` writes report.html, metrics.json and plo
 Scoring against ground truth needs the `eval` extra (pysodmetrics).
 """
 
-from .metrics import (
+from ..metrics import (
     METRICS,
     Agreement,
     AgreementSummary,

@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .. import __version__
 from ..imageio import atomic_write_bytes
-from .metrics import METRICS, Agreement, AgreementSummary, SODResult
+from ..metrics import METRICS, Agreement, AgreementSummary, SODResult
 from .run import DIFFERENCE_GAIN, EvalReport, ImageResult
 
 __all__ = ["ReportFiles", "SummaryRow", "image_metrics", "summary_rows", "write_report"]

@@ -21,11 +21,7 @@ from PIL import Image, ImageChops
 
 from ..errors import InputError
 from ..imageio import decode
-from ..models import Session
-from ..options import Limits
-from ..pipeline import predict_mask
-from .matting import MattingScores, matting_scores
-from .metrics import (
+from ..metrics import (
     Agreement,
     AgreementSummary,
     SODResult,
@@ -35,6 +31,10 @@ from .metrics import (
     summarise_agreement,
     summarise_sod,
 )
+from ..models import Session
+from ..options import Limits
+from ..pipeline import predict_mask
+from .matting import MattingScores, matting_scores
 
 __all__ = [
     "EvalReport",

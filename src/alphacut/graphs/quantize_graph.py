@@ -15,6 +15,7 @@ import numpy as np
 
 from .._extras import require
 from ..errors import InvalidModel
+from ..models.blocked_layout import node_attribute
 
 __all__ = [
     "consumer_map",
@@ -22,7 +23,6 @@ __all__ = [
     "head_nodes",
     "load_onnx",
     "model_input_name",
-    "node_attribute",
     "ort_session",
     "plain_conv",
     "prepare_float_model",
@@ -95,15 +95,6 @@ def ort_session(model: Any, extra_outputs: Sequence[str] = (), *, plain: bool = 
     return ort.InferenceSession(
         model.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
-
-
-def node_attribute(node: Any, name: str, default: Any = None) -> Any:
-    from onnx import helper
-
-    for attribute in node.attribute:
-        if attribute.name == name:
-            return helper.get_attribute_value(attribute)
-    return default
 
 
 def consumer_map(graph: Any) -> dict[str, list[tuple[Any, int]]]:

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .quantize_graph import consumer_map, node_attribute, plain_conv, require_onnx
+from ..models.blocked_layout import node_attribute
+from .quantize_graph import consumer_map, plain_conv, require_onnx
 
 __all__ = ["PixelInput", "pixel_exact_input"]
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..evaluate.metrics import agreement
+from ..metrics import agreement
 from .quantize import Progress, QuantRecipe, Workspace
 from .quantize_graph import consumer_map, ort_session, require_onnx
 

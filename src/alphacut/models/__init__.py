@@ -1,6 +1,5 @@
 """Model registry, cache and ONNX Runtime sessions."""
 
-from .loading import load_session
 from .policy import ModelPolicy
 from .registry import DEFAULT_MODEL, MODELS, ModelSpec, PyPIWheelSource, get_spec
 from .session import Session, custom_spec
@@ -19,6 +18,5 @@ __all__ = [
     "ensure_model",
     "find_model",
     "get_spec",
-    "load_session",
     "verify_checksum",
 ]

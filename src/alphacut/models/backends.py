@@ -22,8 +22,8 @@ from ..errors import (
     OptionsError,
     ProviderUnavailable,
 )
-from ..graphs.optimized import open_session
 from ..options import RuntimeOptions
+from .optimized import open_session
 
 __all__ = ["OnnxRuntimeRunner", "OpenVINORunner", "Runner", "check_providers", "choose_backend"]
 

@@ -20,13 +20,14 @@ from PIL import Image
 
 from ..errors import InferenceTimeout, ModelNotFound, Overloaded, UnknownSource
 from ..imageio import MEDIA_TYPES, DecodedImage, encode
-from ..models import MODELS, ModelPolicy, Session, find_model, get_spec, load_session
+from ..models import MODELS, ModelPolicy, Session, find_model, get_spec
 from ..models.backends import check_providers
 from ..models.registry import unknown_model
 from ..options import Limits, RemoveOptions
 from ..pipeline import post_process, prepare, saliency_to_mask
 from ..pipeline.hints import read_hints
 from ..pipeline.refine import Refinement, automatic_alpha
+from ..pool import load_session
 from ..remover import Remover, extra_models
 from .batcher import MicroBatcher
 from .cache import Source, SourceCache, source_key

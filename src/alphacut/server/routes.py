@@ -24,7 +24,7 @@ from .settings import ServerSettings
 __all__ = ["STATIC_DIR", "api_router", "public_router"]
 
 STATIC_DIR = Path(__file__).parent / "static"
-# A server path is not a client's to choose (hints come as an upload part, in a later slice).
+# A server path is not a client's to choose: painted hints come as an upload part (POST /api/refine).
 _HTTP_EXCLUDED = frozenset({"background_image", "hints"})
 _IGNORED = ("extras",)  # accepted from rembg clients, meaningless here
 _SEND_AN_IMAGE = (

@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 
 from .._extras import installed
 from ..errors import InputError, JobNotFound, JobNotReady, MissingDependency, OptionsError
-from ..options import Limits, RemoveOptions, options_from_params
+from ..options import Limits, RemoveOptions, options_from_params, parse_flag
 from .jobs import MEDIA_TYPES, JobRequest, JobStore
 from .metrics import Metrics
 from .routes import require_api_key
@@ -45,7 +45,6 @@ _EXCLUDED = frozenset(
     }
 )
 _VIDEO_FIELDS = ("format", "smooth", "audio")
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def _jobs(request: Request) -> JobStore:
@@ -91,10 +90,8 @@ def _limits(settings: ServerSettings) -> Limits:
 
 
 def _flag(params: dict[str, str], name: str) -> bool:
-    text = params.get(name, "true").strip().lower()
-    if text not in _TRUE | _FALSE:
-        raise OptionsError(f"{name} must be true or false, not {params[name]!r}")
-    return text in _TRUE
+    """A video yes/no field, true when absent."""
+    return parse_flag(name, params[name]) if name in params else True
 
 
 def _parse(params: dict[str, str], default_model: str) -> tuple[str, RemoveOptions, VideoOptions]:

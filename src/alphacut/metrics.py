@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._extras import require
+from ._extras import require
 
 __all__ = [
     "METRICS",

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, TypeAlias
 
-from .._extras import require
-from ..errors import InputError, MissingDependency, StorageError
+from ._extras import require
+from .errors import InputError, MissingDependency, StorageError
 
 __all__ = ["Location", "ObjectPath", "is_url", "location", "write_whole"]
 
@@ -157,7 +157,7 @@ def write_whole(place: Path | ObjectPath, data: bytes) -> None:
     if isinstance(place, ObjectPath):
         place.write_bytes(data)
     else:
-        from ..imageio import atomic_write_bytes
+        from .imageio import atomic_write_bytes
 
         try:
             atomic_write_bytes(place, data)

@@ -34,8 +34,6 @@ from typing import Any
 
 import numpy as np
 
-from .quantize_graph import node_attribute
-
 __all__ = ["block_size_candidates", "rewrite_in_blocked_layout"]
 
 log = logging.getLogger("alphacut.models")
@@ -336,3 +334,13 @@ def _live(nodes: list[Any], outputs: set[str]) -> list[Any]:
             kept.append(node)
             needed.update(name for name in node.input if name)
     return kept[::-1]
+
+
+def node_attribute(node: Any, name: str, default: Any = None) -> Any:
+    """The value of `node`'s attribute `name`, or `default` when it has none."""
+    from onnx import helper
+
+    for attribute in node.attribute:
+        if attribute.name == name:
+            return helper.get_attribute_value(attribute)
+    return default

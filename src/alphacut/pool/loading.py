@@ -8,14 +8,14 @@ from pathlib import Path
 
 from ..errors import OptionsError
 from ..graphs.fast import fast_model_path
+from ..models.backends import check_providers
+from ..models.fetch import ProgressCallback
+from ..models.policy import ModelPolicy
+from ..models.recurrent import RecurrentSession
+from ..models.registry import DEFAULT_MODEL, ModelSpec, get_spec
+from ..models.sam import SamSession
+from ..models.session import Session, custom_spec
 from ..options import RuntimeOptions
-from .backends import check_providers
-from .fetch import ProgressCallback
-from .policy import ModelPolicy
-from .recurrent import RecurrentSession
-from .registry import DEFAULT_MODEL, ModelSpec, get_spec
-from .sam import SamSession
-from .session import Session, custom_spec
 
 __all__ = ["load_session", "model_policy"]
 

@@ -212,7 +212,7 @@ def test_summary_is_what_pysodmetrics_gives_for_the_whole_set(
 ) -> None:
     import py_sod_metrics as sod
 
-    from alphacut.imageio import decode
+    from alphacut.imagefile import decode
     from alphacut.pipeline import predict_mask
 
     samples = collect_images([photos], report_dir=tmp_path / "report")
@@ -258,7 +258,7 @@ def test_a_different_reference_model_is_really_compared(photos: Path, tmp_path: 
     """Against an INT8 copy the scores are not perfect, and each one is what comparing the
     two models' masks directly gives: a bug that ignored the reference would fail here."""
     from alphacut.graphs.int8 import quantize_model
-    from alphacut.imageio import decode
+    from alphacut.imagefile import decode
     from alphacut.pipeline import predict_mask
     from alphacut.pool import load_session
 

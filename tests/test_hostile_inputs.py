@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from alphacut.errors import ImageTooLarge, InputError, UnsupportedImage
-from alphacut.imageio import atomic_writer, decode
+from alphacut.imagefile import atomic_writer, decode
 from alphacut.options import Limits
 from helpers import png_bytes
 from hostile import (
@@ -265,7 +265,7 @@ def test_oversized_headers_are_refused_before_any_pixel_is_allocated(
     code = textwrap.dedent(
         f"""
         import json, resource, sys
-        from alphacut.imageio import decode
+        from alphacut.imagefile import decode
         from alphacut.options import Limits
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from hostile import bomb_png

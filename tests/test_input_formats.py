@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from alphacut import RemoveOptions, Remover
-from alphacut.imageio import decode
+from alphacut.imagefile import decode
 from helpers import png_bytes, skimage_photo
 from icc import cmyk_profile
 

@@ -103,7 +103,7 @@ def test_graph_rewriting_has_a_room_of_its_own() -> None:
 # top-level module or package of alphacut.
 LAYERS = [
     {"errors", "_system", "_extras", "_parallel", "options"},
-    {"imageio", "metrics"},
+    {"imagefile", "metrics"},
     {"storage", "models"},
     {"pipeline"},
     {"graphs"},

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from alphacut import RuntimeOptions
 from alphacut.cli.main import cli, main
-from alphacut.imageio import decode
+from alphacut.imagefile import decode
 from alphacut.models import find_model, get_spec
 from alphacut.models.session import Session
 from alphacut.pipeline import prepare

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from alphacut.imageio.png import encode_png
+from alphacut.imagefile.png import encode_png
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from alphacut import ProviderUnavailable, Remover, RuntimeOptions, new_session
-from alphacut.imageio import decode
+from alphacut.imagefile import decode
 from alphacut.models import get_spec
 from alphacut.models.backends import _io_device
 from alphacut.pipeline import prepare

@@ -100,7 +100,7 @@ def test_int8_model_exports_to_ort_and_agrees_with_its_source(
 ) -> None:
     from alphacut import new_session
     from alphacut.graphs.export import export_ort
-    from alphacut.imageio import decode
+    from alphacut.imagefile import decode
     from alphacut.metrics import agreement
     from alphacut.pipeline import predict_mask
 
@@ -189,7 +189,7 @@ def test_a_short_search_keeps_only_steps_that_improve_the_masks(tmp_path: Path) 
 def test_masks_match_fp32_on_held_out_photos(quantized: tuple[Path, str], session) -> None:
     """Naive full INT8 gives IoU ~0.6 here, so this bound does fail on a bad recipe."""
     from alphacut import new_session
-    from alphacut.imageio import decode
+    from alphacut.imagefile import decode
     from alphacut.metrics import agreement
     from alphacut.pipeline import predict_mask
 
@@ -259,7 +259,7 @@ def test_pixel_exact_input_keeps_the_float_function_and_sees_whole_pixels(
     from alphacut.graphs.quantize import prepared_tensors
     from alphacut.graphs.quantize_graph import prepare_float_model
     from alphacut.graphs.quantize_input import PIXELS, pixel_exact_input
-    from alphacut.imageio import decode
+    from alphacut.imagefile import decode
     from alphacut.models import ensure_model, get_spec
     from alphacut.pipeline.resize import lanczos_resize
 

@@ -17,7 +17,7 @@ pytest.importorskip("pymatting")
 pytest.importorskip("cv2")
 
 from alphacut import ImageTooLarge, InputError, Limits, OptionsError, RemoveOptions, Remover
-from alphacut.imageio import DecodedImage
+from alphacut.imagefile import DecodedImage
 from alphacut.pipeline.hints import read_hints
 from alphacut.pipeline.refine import Hints, Refinement, band_radius, refine_alpha
 from clips import skimage_photo, truth_matte

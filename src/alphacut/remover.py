@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from .batch import BatchItem, Task, plan_batch, process_task, run_batch
-from .imageio import DecodedImage, ImageSource, decode, encode
+from .imagefile import DecodedImage, ImageSource, decode, encode
 from .models.backends import check_providers
 from .models.policy import ModelPolicy
 from .models.recurrent import RecurrentSession
@@ -24,7 +24,14 @@ from .options import Limits, RemoveOptions, RuntimeOptions
 from .pipeline import Refiner, compose, post_process, predict_mask_batch, predict_masks
 from .pipeline.compose import require_extras
 from .pipeline.hints import hints_for, read_hints
-from .pipeline.refine import Hints, Refinement, band_radius, near_strokes, refine_alpha
+from .pipeline.refine import (
+    Hints,
+    Refinement,
+    automatic_alpha,
+    band_radius,
+    near_strokes,
+    refine_alpha,
+)
 from .pipeline.vitmatte import vitmatte_alpha
 from .pool.loading import load_session, model_policy
 
@@ -133,9 +140,9 @@ class Remover:
         per upload, so a stroke only solves near itself)."""
         options = options or self.options
         image = decoded.image
-        masks = masks if masks is not None else self.predict(decoded, options)
-        if options.post_process_mask:
-            masks = [post_process(m) for m in masks]
+        masks = self._post_processed(
+            masks if masks is not None else self.predict(decoded, options), options
+        )
         refiner = self._vitmatte(options) if options.vitmatte and not options.only_mask else None
         background = (
             self._background(options.background_image) if options.background_image else None
@@ -153,6 +160,22 @@ class Remover:
                 for m, a in zip(masks, known, strict=True)
             ]
         return compose(image, masks, options, background, refiner)
+
+    def automatic_alphas(
+        self, decoded: DecodedImage, masks: list[Image.Image], options: RemoveOptions
+    ) -> list[Image.Image]:
+        """Each of the model's `masks` refined without hints, as `process` would refine it
+        (post-processed first): what a stroke's solve starts from. A server keeps them per
+        upload and passes them back to `process` as `automatic`."""
+        refinement = Refinement(method=options.refine or "auto")
+        return [
+            automatic_alpha(decoded.image, m, refinement)
+            for m in self._post_processed(masks, options)
+        ]
+
+    @staticmethod
+    def _post_processed(masks: list[Image.Image], options: RemoveOptions) -> list[Image.Image]:
+        return [post_process(m) for m in masks] if options.post_process_mask else masks
 
     def _refine_strokes(
         self,

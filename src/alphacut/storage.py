@@ -157,7 +157,7 @@ def write_whole(place: Path | ObjectPath, data: bytes) -> None:
     if isinstance(place, ObjectPath):
         place.write_bytes(data)
     else:
-        from .imageio import atomic_write_bytes
+        from .imagefile import atomic_write_bytes
 
         try:
             atomic_write_bytes(place, data)

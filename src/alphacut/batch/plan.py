@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..errors import OutputIsInput
-from ..imageio import SUFFIXES
+from ..imagefile import SUFFIXES
 from ..options import RemoveOptions
 from ..storage import ObjectPath, is_url, location
 

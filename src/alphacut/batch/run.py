@@ -21,7 +21,7 @@ from PIL import Image
 
 from .._system import usable_cores
 from ..errors import AlphacutError
-from ..imageio import DecodedImage, encode
+from ..imagefile import DecodedImage, encode
 from ..options import RemoveOptions
 from ..storage import ObjectPath, location, write_whole
 from .outputs import refuse_input_as_output

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MissingDependency, OptionsError
-from ..imageio import SUFFIXES
+from ..imagefile import SUFFIXES
 from ..options import RemoveOptions
 from .plan import Task
 from .run import BatchItem, ImageRemover, run_task

@@ -35,7 +35,7 @@ def _best(rounds: int, pairs: Sequence[tuple[str, Callable[[], Any]]]) -> dict[s
 def _png_lines(cutouts: list[Any], rounds: int) -> list[str]:
     from PIL import Image
 
-    from ..imageio.png import encode_png
+    from ..imagefile.png import encode_png
 
     def ours() -> list[bytes]:
         return [encode_png(image) for image in cutouts]
@@ -124,7 +124,7 @@ def run_components(
     images: Sequence[Path], *, model: str = "u2netp", rounds: int = 5, cores: int = 2
 ) -> list[str]:
     """Report lines for the PNG encoder, model loading and the graph rewrite."""
-    from ..imageio import decode
+    from ..imagefile import decode
     from ..remover import Remover
 
     remover = Remover(model)

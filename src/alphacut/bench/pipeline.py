@@ -41,7 +41,7 @@ def machine_description(providers: str = "CPUExecutionProvider") -> str:
 
 
 def _alphacut_worker(paths: list[Path], model: str, jobs: int) -> dict[str, Any]:
-    from ..imageio import decode, encode
+    from ..imagefile import decode, encode
     from ..options import RemoveOptions, RuntimeOptions
     from ..pipeline import compose, prepare, saliency_to_mask
     from ..pool import load_session

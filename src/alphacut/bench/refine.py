@@ -24,7 +24,7 @@ from PIL import Image
 from .pipeline import machine_description
 
 if TYPE_CHECKING:
-    from ..imageio import DecodedImage
+    from ..imagefile import DecodedImage
     from ..options import RefineScope
     from ..remover import Remover
 
@@ -40,7 +40,7 @@ CASES = [
 
 
 def latency(strokes: int = 10) -> None:
-    from ..imageio import DecodedImage
+    from ..imagefile import DecodedImage
     from ..remover import Remover
 
     remover = Remover("u2netp")
@@ -104,7 +104,7 @@ def quality() -> None:
 
     from ..evaluate.matting import matting_scores
     from ..evaluate.truth_clip import cached_matte
-    from ..imageio import DecodedImage
+    from ..imagefile import DecodedImage
     from ..options import RemoveOptions
     from ..pipeline.refine import band_radius
     from ..remover import Remover

@@ -115,7 +115,7 @@ def quality(frames: int, rvm: bool) -> None:
 
     from ..evaluate.temporal import estimated_motion, score_clip
     from ..evaluate.truth_clip import cached_matte, make_truth_clip
-    from ..imageio import DecodedImage
+    from ..imagefile import DecodedImage
     from ..remover import Remover
     from ..video import Smoothing, TemporalSmoother
 

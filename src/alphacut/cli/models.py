@@ -118,7 +118,7 @@ def dynamic_batch_command(model: str, output: Path, verify_images: Path | None) 
 
     from ..errors import InferenceError
     from ..graphs.dynamic_batch import make_batch_dynamic, verify_dynamic_batch
-    from ..imageio import decode
+    from ..imagefile import decode
     from ..pipeline import prepare
 
     source, spec = _resolve(model)

@@ -82,7 +82,7 @@ class RemoveBackground:
         self._output_column = output_column
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from ..imageio import encode
+        from ..imagefile import encode
 
         if self._column not in batch:
             raise OptionsError(

@@ -20,7 +20,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from .. import __version__
-from ..imageio import atomic_write_bytes
+from ..imagefile import atomic_write_bytes
 from ..metrics import METRICS, Agreement, AgreementSummary, SODResult
 from .run import DIFFERENCE_GAIN, EvalReport, ImageResult
 

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageChops
 
 from ..errors import InputError
-from ..imageio import decode
+from ..imagefile import decode
 from ..metrics import (
     Agreement,
     AgreementSummary,

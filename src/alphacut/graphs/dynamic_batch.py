@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import InferenceError, InvalidModel
-from ..imageio import atomic_write_bytes
+from ..imagefile import atomic_write_bytes
 from ..models.session import Session, custom_spec
 from ..options import RuntimeOptions
 from ..pipeline.mask import saliency_to_mask

@@ -71,7 +71,7 @@ def quantize_model(
     report and the file's metadata.
     """
     from .. import __version__
-    from ..imageio import atomic_write_bytes
+    from ..imagefile import atomic_write_bytes
     from ..models.store import file_checksum
 
     onnx = require_onnx()

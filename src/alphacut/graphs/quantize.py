@@ -207,7 +207,7 @@ def calibration_digest(files: Sequence[Path]) -> str:
 
 def prepared_tensors(files: Sequence[Path], spec: ModelSpec) -> list[np.ndarray]:
     """Each file decoded and `prepare()`d exactly as the pipeline does: (1, 3, H, W) float32."""
-    from ..imageio import decode
+    from ..imagefile import decode
     from ..pipeline.prepare import prepare
 
     return [prepare(decode(path).image, spec) for path in files]

@@ -133,7 +133,7 @@ def evaluate_files(
     rounds: int = 3,
 ) -> Evaluation:
     """`evaluate_sessions` for two model files and a list of photos, on ONNX Runtime."""
-    from ..imageio import decode
+    from ..imagefile import decode
     from ..models.session import Session
     from ..options import RuntimeOptions
 

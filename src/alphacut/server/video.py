@@ -29,7 +29,7 @@ from .settings import ServerSettings
 
 if TYPE_CHECKING:
     from ..video import VideoOptions
-    from .engine import Engine
+    from .inference import Inference
 
 __all__ = ["LazyJobs", "make_job_store", "video_router"]
 
@@ -121,8 +121,8 @@ def make_job_store(app_state: Any, settings: ServerSettings, metrics: Metrics) -
 
     def run(upload: Path, destination: Path, job: JobRequest, progress: Any) -> int:
         model, options, video = _parse(job.params, settings.default_model)
-        engine: Engine = app_state.engine
-        remover = engine.remover(engine.session(model), _limits(settings))
+        inference: Inference = app_state.inference
+        remover = inference.remover(inference.session(model), _limits(settings))
         report = remover.remove_video(
             upload, destination, options, video, jobs=settings.workers, progress=progress
         )
@@ -173,7 +173,7 @@ async def submit_video(request: Request) -> JSONResponse:
         raise InputError("the multipart body has no file field named 'file'")
     name = Path(upload.filename or "upload").name or "upload"
     model, options, video = _parse(params, settings.default_model)
-    request.app.state.engine.check_models(model, options)
+    request.app.state.inference.check_models(model, options)
     fmt = str(video.format)
     from ..video.sink import check_opaque
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from .._system import usable_cores
 from ..errors import OptionsError
-from ..imageio import DecodedImage
+from ..imagefile import DecodedImage
 from ..options import Limits, RemoveOptions
 from ..pipeline import apply_background_image
 from .options import VideoOptions

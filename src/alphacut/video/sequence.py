@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from ..errors import InputError, UnsupportedVideo, VideoTooLarge
-from ..imageio import decode
+from ..imagefile import decode
 from ..options import Limits
 from .source import Closing, Frame, VideoInfo
 

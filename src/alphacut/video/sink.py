@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import OptionsError
-from ..imageio.png import encode_png
+from ..imagefile.png import encode_png
 from ..options import RemoveOptions
 from .audio import AudioTrack
 from .source import VideoInfo, require_av

@@ -19,14 +19,13 @@ from dataclasses import dataclass
 from PIL import Image
 
 from ..errors import InferenceTimeout, ModelNotFound, Overloaded, UnknownSource
-from ..imageio import MEDIA_TYPES, DecodedImage, encode
+from ..imagefile import MEDIA_TYPES, DecodedImage, encode
 from ..models import MODELS, ModelPolicy, Session, find_model, get_spec
 from ..models.backends import check_providers
 from ..models.registry import unknown_model
 from ..options import Limits, RemoveOptions
-from ..pipeline import post_process, prepare, saliency_to_mask
+from ..pipeline import predict_mask_batch
 from ..pipeline.hints import read_hints
-from ..pipeline.refine import Refinement, automatic_alpha
 from ..pool import load_session
 from ..remover import Remover, extra_models
 from .batcher import MicroBatcher
@@ -37,7 +36,7 @@ from .settings import ServerSettings
 #: The server's clients cannot raise its limit; its operator can.
 SERVER_PIXEL_HINT = "the server's limit: alphacut serve --max-pixels"
 
-__all__ = ["Engine", "Result"]
+__all__ = ["Inference", "Result"]
 
 log = logging.getLogger("alphacut.server")
 
@@ -49,7 +48,7 @@ class Result:
     source: str = ""  # the upload's reference, for POST /api/refine
 
 
-class Engine:
+class Inference:
     def __init__(self, settings: ServerSettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -75,6 +74,8 @@ class Engine:
         self.sources = SourceCache(settings.source_cache_bytes)
         self._sessions: dict[str, Session] = {}
         self._batchers: dict[str, MicroBatcher] = {}
+        self._removers: dict[tuple[int, Limits], Remover] = {}
+        self._remover_lock = threading.Lock()
         self._session_lock = threading.Lock()
 
     # -- models -----------------------------------------------------------------------------
@@ -140,8 +141,16 @@ class Engine:
             self.policy.require(get_spec(name))
 
     def remover(self, session: Session, limits: Limits | None = None) -> Remover:
-        """A remover over a shared session that loads anything else under the server's policy."""
-        return Remover(session, limits=limits or self._limits, policy=self.policy)
+        """The shared remover of `session` under `limits`, which loads anything else (a
+        ViTMatte refiner) under the server's policy, once: its caches outlive a request."""
+        key = (id(session), limits or self._limits)  # sessions live as long as the server
+        with self._remover_lock:
+            remover = self._removers.get(key)
+            if remover is None:
+                remover = self._removers[key] = Remover(
+                    session, limits=limits or self._limits, policy=self.policy
+                )
+        return remover
 
     def _batched(self, session: Session) -> Session:
         """A session on a dynamic-batch copy of the model (made once, checked to reproduce the
@@ -251,7 +260,7 @@ class Engine:
                 self.sources.put(reference, model, kept)
             painted = read_hints(hints, decoded.image.size, self._limits) if hints else None
             automatic = (
-                self._automatic(kept, decoded, options)
+                self._automatic(remover, kept, decoded, options)
                 if options.refine and options.refine_scope == "image"
                 else None
             )
@@ -272,26 +281,17 @@ class Engine:
         batcher = self._batchers.get(model)
         if batcher is None:
             return remover.predict(decoded, options)
-        spec = remover.session.spec
-        saliency = batcher.run(prepare(decoded.image, spec))
-        return [saliency_to_mask(saliency[0], spec, decoded.image.size)]
+        return predict_mask_batch(remover.session, [decoded.image], run=batcher.run)
 
     @staticmethod
     def _automatic(
-        kept: Source, decoded: DecodedImage, options: RemoveOptions
+        remover: Remover, kept: Source, decoded: DecodedImage, options: RemoveOptions
     ) -> list[Image.Image]:
         """Each mask's refinement without hints, made once per upload and method."""
-        method = options.refine or "auto"
-        key = (method, options.post_process_mask)
+        key = (options.refine or "auto", options.post_process_mask)
         found = kept.automatic.get(key)
         if found is None:
-            masks = (
-                [post_process(m) for m in kept.masks] if options.post_process_mask else kept.masks
-            )
-            refinement = Refinement(method=method)
-            found = kept.automatic[key] = [
-                automatic_alpha(decoded.image, m, refinement) for m in masks
-            ]
+            found = kept.automatic[key] = remover.automatic_alphas(decoded, kept.masks, options)
         return found
 
     def close(self) -> None:

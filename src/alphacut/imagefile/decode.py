@@ -34,7 +34,7 @@ from ..options import Limits
 
 __all__ = ["DecodedImage", "ImageSource", "decode", "describe_source"]
 
-log = logging.getLogger("alphacut.imageio")
+log = logging.getLogger("alphacut.imagefile")
 
 ImageSource = Union[
     bytes, bytearray, memoryview, str, "os.PathLike[str]", Image.Image, np.ndarray, IO[bytes]

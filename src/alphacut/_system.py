@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_home", "cpu_flag_line", "cpu_flags", "int8_dot_product", "usable_cores"]
+__all__ = [
+    "cache_home",
+    "cpu_flag_line",
+    "cpu_flags",
+    "int8_dot_product",
+    "thread_share",
+    "usable_cores",
+]
 
 
 def usable_cores() -> int:
@@ -14,6 +21,12 @@ def usable_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def thread_share(workers: int) -> int:
+    """Inference threads for each of `workers` runs side by side, so that together they fill
+    this process's cores without oversubscribing them (at least one each)."""
+    return max(1, usable_cores() // max(1, workers))
 
 
 def cpu_flag_line() -> str:

@@ -85,7 +85,7 @@ class ModelFlags:
     def recipe(self, *, workers: int | None, output_format: str | None = None) -> RemoverRecipe:
         """The remover these flags ask for. `workers`: images at once, so each inference gets
         its share of the cores (None: one image, all cores)."""
-        from ..batch import default_jobs
+        from .._system import thread_share
         from ..remover import RemoverRecipe
 
         chosen = chosen_settings(dict(self.settings))
@@ -97,7 +97,7 @@ class ModelFlags:
             providers=self.providers,
             backend=self.backend,  # type: ignore[arg-type]
             fast=self.fast,
-            intra_op_threads=max(1, default_jobs() // workers) if workers else None,
+            intra_op_threads=thread_share(workers) if workers else None,
         )
         limits = cli_limits(self.max_pixels)
         return RemoverRecipe(

@@ -146,7 +146,7 @@ def video_command(
     options = RemoveOptions(**chosen_settings(settings))
     targets = _targets(inputs, output, video_format)
     _check_outputs(targets, overwrite)
-    from .._system import usable_cores
+    from .._system import thread_share, usable_cores
 
     # Frames run side by side, each inference on its share of the cores: measured 7.6 fps
     # against 6.3 with every inference on all cores (oversubscribed) and 7.0 one at a time.
@@ -156,7 +156,7 @@ def video_command(
         backend=backend,  # type: ignore[arg-type]
         fast=fast,
         # A recurrent model sees one frame at a time, in order: it gets every core.
-        intra_op_threads=None if _recurrent(model) else max(1, usable_cores() // workers),
+        intra_op_threads=None if _recurrent(model) else thread_share(workers),
     )
     runtime.check_batch(batch, "--batch")
     remover = Remover(

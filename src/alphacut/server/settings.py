@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._system import usable_cores
+from .._system import thread_share, usable_cores
 from ..errors import OptionsError
 from ..options import DEFAULT_MAX_PIXELS, RuntimeOptions
 
@@ -93,7 +93,7 @@ class ServerSettings:
     @property
     def threads_per_worker(self) -> int:
         """ONNX Runtime threads per inference, so that all workers together fill the cores."""
-        return max(1, usable_cores() // self.workers)
+        return thread_share(self.workers)
 
 
 def load_api_keys(value: str | None = None, file: str | Path | None = None) -> tuple[str, ...]:

@@ -108,14 +108,20 @@ def test_remove_background_on_a_users_dataset(ray_address: str) -> None:
     assert row["png"] == Remover("u2netp").remove_bytes(pixels)
 
 
-def test_interrupted_run_on_a_started_cluster_resumes(ray_address: str, tmp_path: Path) -> None:
+def fourteen_photos_on_ray(tmp_path: Path, address: str) -> tuple[Path, Path, list[str]]:
+    """A folder of 14 real photos, its output folder, and the command that runs it on the
+    cluster at `address`."""
     source = tmp_path / "in"
     source.mkdir()
     for index, photo in enumerate(sorted(PHOTOS.glob("*.jpg"))[:14]):
         Image.open(photo).convert("RGB").save(source / f"{index:02d}-{photo.name}", quality=92)
     out = tmp_path / "out"
     command = [ALPHACUT, "remove", str(source), "-o", str(out), "--no-progress"]
-    command += ["--engine", "ray", "--ray-address", ray_address]
+    return source, out, [*command, "--engine", "ray", "--ray-address", address]
+
+
+def test_interrupted_run_on_a_started_cluster_resumes(ray_address: str, tmp_path: Path) -> None:
+    source, out, command = fourteen_photos_on_ray(tmp_path, ray_address)
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while len(outputs(out) if out.exists() else {}) < 2:
@@ -337,13 +343,7 @@ def test_a_killed_actor_loses_nothing(ray_address: str, tmp_path: Path) -> None:
     """An actor SIGKILLed mid-run: every file is still written once, byte for byte the local
     engine's, nothing partial is left, the summary counts every file, and the terminal gets
     one alphacut line about the lost worker rather than Ray's own tracebacks."""
-    source = tmp_path / "in"
-    source.mkdir()
-    for index, photo in enumerate(sorted(PHOTOS.glob("*.jpg"))[:14]):
-        Image.open(photo).convert("RGB").save(source / f"{index:02d}-{photo.name}", quality=92)
-    out = tmp_path / "out"
-    command = [ALPHACUT, "remove", str(source), "-o", str(out), "--no-progress"]
-    command += ["--engine", "ray", "--ray-address", ray_address]
+    source, out, command = fourteen_photos_on_ray(tmp_path, ray_address)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while len(outputs(out) if out.exists() else {}) < 2 or not _actor_pids():

@@ -138,15 +138,20 @@ def test_temporary_names_bad_files_and_catch_up(tmp_path: Path) -> None:
     assert (inbox / "waiting.jpg").exists()  # no --done: left where it was
 
 
+def arrive_by_rename(inbox: Path, data: bytes, count: int) -> None:
+    """photo-0.jpg … each written under a hidden name and renamed in, as copy tools do."""
+    for index in range(count):
+        (inbox / f".{index}.jpg").write_bytes(data)
+        os.rename(inbox / f".{index}.jpg", inbox / f"photo-{index}.jpg")
+
+
 def test_sigterm_finishes_the_file_in_progress_and_a_restart_catches_up(tmp_path: Path) -> None:
     inbox, out, done = tmp_path / "in", tmp_path / "out", tmp_path / "done"
     inbox.mkdir()
     data = large_photo()
     with watching(str(inbox), "-o", str(out), "--done", str(done), "--settle", "0.3") as p:
         time.sleep(2)
-        for index in range(3):
-            (inbox / f".{index}.jpg").write_bytes(data)
-            os.rename(inbox / f".{index}.jpg", inbox / f"photo-{index}.jpg")
+        arrive_by_rename(inbox, data, 3)
         wait_for(lambda: any(out.glob("*.png")))
         stderr = stop(p)
     outputs = sorted(out.glob("*.png"))
@@ -196,9 +201,7 @@ def test_sigkill_mid_file_then_a_restart_loses_and_repeats_nothing(tmp_path: Pat
     data = large_photo()
     with watching(str(inbox), "-o", str(out), "--done", str(done), "--settle", "0.3") as p:
         time.sleep(2)
-        for index in range(3):
-            (inbox / f".{index}.jpg").write_bytes(data)
-            os.rename(inbox / f".{index}.jpg", inbox / f"photo-{index}.jpg")
+        arrive_by_rename(inbox, data, 3)
         wait_for(lambda: any(out.glob("*.png")))
         p.kill()
         p.wait()

@@ -113,12 +113,6 @@ class Remover:
                     )
         return self._session
 
-    def check_models(self, options: RemoveOptions | None = None) -> None:
-        """ModelNotFound now, before any work and without fetching, if a model that `options`
-        need besides the main one (a ViTMatte refiner) is missing and may not be fetched."""
-        for name in extra_models(options or self.options):
-            self.policy.require(get_spec(name))
-
     def decode(self, data: ImageSource, *, source: str | None = None) -> DecodedImage:
         """Decode an input under this remover's limits."""
         return decode(data, limits=self.limits, source=source)

@@ -276,12 +276,12 @@ def _rows_with_reruns(
                 yield row
             return
         except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
-            left = [row for row in left if row["index"] not in seen]
             if attempt == ray_options.reruns:
                 raise
-            for row in [r for r in left if _written_since(r["destination"], started)]:
-                seen.add(row["index"])
-                yield {**row, "status": "done", "error": "", "error_type": "", "seconds": 0.0}
+            for row in left:
+                if row["index"] not in seen and _written_since(row["destination"], started):
+                    seen.add(row["index"])
+                    yield {**row, "status": "done", "error": "", "error_type": "", "seconds": 0.0}
             left = [row for row in left if row["index"] not in seen]
             log.warning(
                 "the Ray job lost a worker (%s); running the %d files left again",

@@ -32,16 +32,17 @@ class ModelPolicy:
     refusal: str | None = None
 
     def require(self, spec: ModelSpec) -> None:
-        """ModelNotFound now, without fetching anything, if `spec` could not be loaded."""
-        if not self.download and find_model(spec) is None:
-            self._refuse(spec)
-
-    def _refuse(self, spec: ModelSpec) -> None:
-        if self.refusal is not None:
-            raise ModelNotFound(
-                f"model {spec.name!r} is not available: {self.refusal}, or fetch it with "
-                f"`{pull_command(spec)}`"
-            )
+        """ModelNotFound now, without fetching anything, if `spec` is missing and this policy
+        may not fetch it."""
+        if self.download or find_model(spec) is not None:
+            return
+        if self.refusal is None:
+            ensure_model(spec, download=False)  # the cache's own error, naming the pull
+            return
+        raise ModelNotFound(
+            f"model {spec.name!r} is not available: {self.refusal}, or fetch it with "
+            f"`{pull_command(spec)}`"
+        )
 
     def model_file(self, spec: ModelSpec) -> Path:
         """The verified local file of `spec`, fetched first if this policy allows it."""

@@ -109,7 +109,7 @@ LAYERS = [
     {"graphs"},
     {"pool"},
     {"batch", "video"},
-    {"remover"},
+    {"remover", "recipe"},
     {"engines", "evaluate", "api", "ray"},
     {"server", "cli", "bench", "__init__", "__main__"},
 ]
@@ -153,3 +153,37 @@ def test_the_layer_check_finds_an_upward_import_and_a_circle() -> None:
         "alphacut.video.b": {"alphacut.batch.c"},
     }
     assert layer_violations(same_layer) == ["batch -> video -> batch"]
+
+
+#: Where the library may read the environment below its edges: each options type's
+#: `from_env`, and two facts about this machine that others' variables decide (the cache
+#: directory XDG names, and the CPU features oneDNN may use).
+_ENV_READERS = {"from_env", "cache_home", "int8_dot_product"}
+_EDGES = {"cli", "server", "engines", "bench"}
+
+
+def _env_reads(tree: ast.AST) -> list[tuple[str, int]]:
+    """(innermost enclosing function or "<module>", line) of each os.environ or os.getenv."""
+
+    def is_read(node: ast.AST) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv")
+
+    enclosing: dict[int, str] = {}
+    for function in ast.walk(tree):  # outer functions come first, so inner names win
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            enclosing.update({id(n): function.name for n in ast.walk(function) if is_read(n)})
+    return [(enclosing.get(id(n), "<module>"), n.lineno) for n in ast.walk(tree) if is_read(n)]
+
+
+def test_the_environment_is_read_only_in_from_env_below_the_edges() -> None:
+    reads = []
+    for module, path in _modules().items():
+        if _part(module) in _EDGES:
+            continue
+        for function, line in _env_reads(ast.parse(path.read_text())):
+            if function not in _ENV_READERS:
+                reads.append(f"{module}:{line} in {function}()")
+    assert reads == []
+    sample = "import os\ndef choose():\n    return os.environ.get('X')\n"
+    assert _env_reads(ast.parse(sample)) == [("choose", 3)]  # the scan sees a read
+    assert _env_reads(ast.parse("import os\nX = os.getenv('X')\n")) == [("<module>", 2)]

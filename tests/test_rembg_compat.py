@@ -70,7 +70,7 @@ def test_alpha_matting_without_a_sure_background_falls_back_as_rembg_does(
     """A background threshold of 0 leaves the trimap no sure background, so pymatting refuses
     it (ValueError); both fall back to the decontaminated cutout of the soft mask."""
     from alphacut.options import RemoveOptions
-    from alphacut.pipeline.compose import alpha_matting_cutout
+    from alphacut.pipeline.edge import alpha_matting_cutout
 
     photo = skimage_photo("chelsea", 120)
     kwargs = {"alpha_matting": True, "alpha_matting_background_threshold": 0}

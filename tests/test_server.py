@@ -158,14 +158,14 @@ def test_bad_options_and_models_are_4xx_json(client: TestClient) -> None:
     assert_error(client.get("/no/such/page"), 404, "NotFound")
 
 
-def test_requests_share_one_remover_per_model(client: TestClient) -> None:
-    """So what a remover caches (a ViTMatte refiner, loaded once) outlives a request."""
+def test_requests_share_one_model_pool(client: TestClient) -> None:
+    """So what the pool loads (a model, a ViTMatte refiner) outlives a request."""
     inference = client.app.state.inference  # type: ignore[attr-defined]
     for _ in range(2):
         assert client.post("/api/remove", content=PHOTO).status_code == 200
     session = inference.session("u2netp")
-    shared = inference.remover(session)
-    assert [r for r in inference._removers.values() if r.session is session] == [shared]
+    assert inference.pool.session("u2netp") is session
+    assert inference.remover(session).pool is inference.pool
 
 
 def test_a_model_missing_from_the_cache_is_not_downloaded_by_a_request(client: TestClient) -> None:

@@ -17,7 +17,7 @@ from PIL import Image
 import alphacut._parallel as parallel
 from alphacut._parallel import run_parallel, spans, strip_count
 from alphacut.imagefile.png import _adler32_combine, encode_png
-from alphacut.pipeline.compose import cutout
+from alphacut.pipeline.edge import cutout
 from alphacut.pipeline.resize import lanczos_resize
 from helpers import skimage_photo
 

@@ -87,11 +87,18 @@ def test_mp4_and_mov_jobs_and_their_media_types(short_clip: Path, tmp_path: Path
         refused = submit(client, short_clip, format="mp4")
         assert "webm or .mov" in assert_error(refused, 422, "OptionsError")
         mp4 = submit(client, short_clip, format="mp4", bgcolor="0,0,255")
-        mov = submit(client, short_clip, format="mov", audio="false")
+        # The video fields are the CLI's flags (one settings table): --codec qtrle too.
+        mov = submit(client, short_clip, format="mov", audio="false", codec="qtrle")
         for accepted, media in ((mp4, "video/mp4"), (mov, "video/quicktime")):
             assert accepted.status_code == 202, accepted.text
             assert wait(client, accepted.json()["id"])["state"] == "done"
             assert client.get(accepted.json()["result_url"]).headers["content-type"] == media
+        result = tmp_path / "result.mov"
+        result.write_bytes(client.get(mov.json()["result_url"]).content)
+        import av
+
+        with av.open(str(result)) as written:
+            assert written.streams.video[0].codec_context.name == "qtrle"
 
 
 def test_bad_uploads_get_4xx_at_once_and_leave_nothing(short_clip: Path, tmp_path: Path) -> None:
@@ -109,6 +116,7 @@ def test_bad_uploads_get_4xx_at_once_and_leave_nothing(short_clip: Path, tmp_pat
         assert_error(submit(client, short_clip, colour="red"), 422, "OptionsError")
         assert_error(submit(client, short_clip, format="avi"), 422, "OptionsError")
         assert_error(submit(client, short_clip, smooth="maybe"), 422, "OptionsError")
+        assert_error(submit(client, short_clip, codec="h264"), 422, "OptionsError")
         no_file = client.post("/api/video", data={"format": "webm"}, files={"x": ("a", b"b")})
         assert_error(no_file, 400, "InputError")
         assert_error(client.get("/api/jobs/nope"), 404, "JobNotFound")

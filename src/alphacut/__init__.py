@@ -55,9 +55,9 @@ if TYPE_CHECKING:
         UnsupportedVideo,
         VideoTooLarge,
     )
-    from .models import MODELS, ModelSpec, Session, ensure_model
+    from .models import MODELS, ModelPolicy, ModelSpec, Session, ensure_model
     from .options import SETTINGS, Limits, PromptMark, RemoveOptions, RuntimeOptions, parse_color
-    from .pool import load_session
+    from .pool import ModelPool, load_session
     from .remover import Remover
     from .video import Smoothing, VideoOptions, VideoReport
 
@@ -77,6 +77,8 @@ _EXPORTS: dict[str, str] = {
     "Session": "models",
     "ensure_model": "models",
     "load_session": "pool",
+    "ModelPool": "pool",
+    "ModelPolicy": "models",
     "AlphacutError": "errors",
     "OptionsError": "errors",
     "InputError": "errors",
@@ -134,6 +136,8 @@ __all__ = [
     "MissingDependency",
     "ModelError",
     "ModelNotFound",
+    "ModelPolicy",
+    "ModelPool",
     "ModelSpec",
     "OptionsError",
     "OutputError",

@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import MissingDependency
 
-__all__ = ["EXTRAS", "installed", "require"]
+__all__ = ["EXTRAS", "installed", "pymatting", "require"]
 
 #: Each optional top-level module: the distribution pip installs, and the extra that brings
 #: it (pyproject.toml's [project.optional-dependencies]). OpenCV comes with both [matting]
@@ -61,6 +61,12 @@ def require(module: str, purpose: str, *, extra: str | None = None) -> Any:
                 f"({exc}); reinstall it with {how}"
             ) from exc
         raise MissingDependency(f"{purpose} needs {package}: {how}") from exc
+
+
+def pymatting() -> Any:
+    """pymatting, which every matting stage needs: alpha matting, decontaminated colours
+    (with ViTMatte and refinement too), refinement's solvers and the truth clip."""
+    return require("pymatting", "edge matting (alpha matting, decontamination, refinement)")
 
 
 def installed(*modules: str) -> bool:

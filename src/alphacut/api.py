@@ -52,7 +52,7 @@ def new_session(
     close to, not identical with, rembg's; see RuntimeOptions.fast).
     accept_licenses: model or licence names whose restrictive terms you accept.
     """
-    runtime = runtime or RuntimeOptions()
+    runtime = runtime or RuntimeOptions.from_env()
     if providers is not None:
         chosen = parse_providers(providers) if isinstance(providers, str) else tuple(providers)
         runtime = dataclasses.replace(runtime, providers=chosen)

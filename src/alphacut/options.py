@@ -252,15 +252,16 @@ class RemoveOptions:
 class RuntimeOptions:
     """How ONNX Runtime runs a model.
 
-    providers: ONNX Runtime execution providers. None means $ALPHACUT_PROVIDERS, else the
-    best accelerator this onnxruntime build offers, then the CPU. Two or more are a
+    providers: ONNX Runtime execution providers. None means the best accelerator this
+    onnxruntime build offers, then the CPU (`from_env` reads $ALPHACUT_PROVIDERS). Two or more are a
     preference list, e.g. ("CUDAExecutionProvider", "CPUExecutionProvider"): the first one
     this build offers runs, and the choice is logged at INFO. One provider named alone must
     run. Either way, when none can, building the `Remover` or session fails with
     ProviderUnavailable.
     intra_op_threads: threads one inference may use; None lets ONNX Runtime pick (all cores).
     backend: "onnxruntime" or "openvino" (CPU only, needs alphacut[openvino]; faster, but
-    masks only within ±2 of rembg's, not identical). None: $ALPHACUT_BACKEND, else onnxruntime.
+    masks only within ±2 of rembg's, not identical). None: onnxruntime (`from_env` reads
+    $ALPHACUT_BACKEND).
     reuse_optimized_model: keep the graph ONNX Runtime optimised for this CPU in
     $ALPHACUT_CACHE_DIR (default ~/.cache/alphacut) and load that next time (CPU sessions at
     graph_optimization "all" only; outputs are bit-identical).
@@ -297,14 +298,19 @@ class RuntimeOptions:
                 "combined with --fast (fast=True)"
             )
 
-    def resolved_providers(self) -> tuple[str, ...] | None:
-        """Providers asked for here or in $ALPHACUT_PROVIDERS (comma separated); None if neither."""
-        if self.providers:
-            return self.providers
-        env = os.environ.get("ALPHACUT_PROVIDERS", "").strip()
-        if env:
-            return tuple(_provider_name(p) for p in env.split(",") if p.strip())
-        return None
+    @classmethod
+    def from_env(cls, **fields: Any) -> RuntimeOptions:
+        """Options with `fields`, and providers and backend, where not given, from
+        $ALPHACUT_PROVIDERS (comma separated, e.g. "cuda,cpu") and $ALPHACUT_BACKEND: the
+        one place they are read. The CLI, the server, and the defaults of `Remover`,
+        `ModelPool`, `load_session` and `new_session` start here."""
+        providers = parse_providers(os.environ.get("ALPHACUT_PROVIDERS", ""))
+        backend = os.environ.get("ALPHACUT_BACKEND", "").strip()
+        if fields.get("providers") is None and providers:
+            fields["providers"] = providers
+        if fields.get("backend") is None and backend:
+            fields["backend"] = backend
+        return cls(**fields)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -117,7 +117,7 @@ def quality(frames: int, rvm: bool) -> None:
     from ..evaluate.truth_clip import cached_matte, make_truth_clip
     from ..imagefile import DecodedImage
     from ..remover import Remover
-    from ..video import Smoothing, TemporalSmoother
+    from ..video import Smoothing, TemporalSmoother, frame_masks
 
     remover = Remover("u2netp")
     recurrent = Remover("rvm", accept_licenses=["rvm"]) if rvm else None
@@ -145,7 +145,7 @@ def quality(frames: int, rvm: bool) -> None:
         return out, time.perf_counter() - started
 
     def rvm_masks(model: Remover, images: list[Image.Image]) -> tuple[list[Image.Image], float]:
-        plan = model.frame_masks()
+        plan = frame_masks(model.session, model.pool)
         started = time.perf_counter()
         out = [plan.predict([DecodedImage(i, None, "frame")], model.options)[0][0] for i in images]
         return out, time.perf_counter() - started

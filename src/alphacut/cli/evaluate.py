@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,16 +98,21 @@ def eval_command(
         write_report,
     )
     from ..metrics import require_sod_metrics
-    from ..options import Limits, RuntimeOptions
-    from ..pool import load_session
+    from .choice import ModelFlags
 
     if gt_dir is not None:
         require_sod_metrics()  # fail before loading any model
     samples = collect_images(images, report_dir=report_dir)
-    runtime = RuntimeOptions(providers=providers, backend=backend, fast=fast)  # type: ignore[arg-type]
-    session = load_session(
-        model, model_path=model_path, runtime=runtime, accept_licenses=accept_licenses
+    flags = ModelFlags(
+        model=model,
+        model_path=model_path,
+        providers=providers,
+        backend=backend,
+        fast=fast,
+        accept_licenses=accept_licenses,
     )
+    recipe = flags.recipe(workers=None)
+    session = recipe.build().load()
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(
         total=len(samples), unit="img", disable=not show, file=sys.stderr, dynamic_ncols=True
@@ -120,7 +126,7 @@ def eval_command(
             )
         bar.update(1)
 
-    limits = Limits.from_env()
+    limits = recipe.limits
     try:
         if gt_dir is not None:
             report = evaluate_ground_truth(
@@ -129,7 +135,8 @@ def eval_command(
         else:
             # A bare reference file (an FP32 original, say) is preprocessed like --model.
             base = reference_model if reference_model is not None else model
-            reference = load_session(base, model_path=reference_model_path, runtime=runtime)
+            against = dataclasses.replace(flags, model=base, model_path=reference_model_path)
+            reference = against.recipe(workers=None).build().load()
             report = evaluate_reference(
                 samples, session, reference, limits=limits, on_result=on_result
             )

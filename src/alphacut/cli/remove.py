@@ -66,7 +66,7 @@ _OTHER_MEDIA = frozenset(
     default=None,
     help="Progress bar. [default: when stderr is a terminal]",
 )
-@model_flags
+@model_flags()
 @click.pass_context
 def remove_command(
     ctx: click.Context,

@@ -158,8 +158,8 @@ def serve_command(**flags: Any) -> None:
 
     import uvicorn
 
-    from ..options import RuntimeOptions
     from ..server import ServerSettings, create_app, load_api_keys
+    from .choice import ModelFlags
 
     settings = ServerSettings(
         default_model=flags["model"],
@@ -177,9 +177,9 @@ def serve_command(**flags: Any) -> None:
         allow_url=flags["allow_url"],
         max_batch=flags["max_batch"],
         batch_wait_ms=flags["batch_wait_ms"],
-        runtime=RuntimeOptions(
+        runtime=ModelFlags(
             providers=flags["providers"], backend=flags["backend"], fast=flags["fast"]
-        ),
+        ).runtime(),
         accept_licenses=flags["accept_licenses"],
         state_dir=Path(flags["state_dir"]) if flags["state_dir"] else None,
         video_max_upload_bytes=int(flags["video_max_mb"] * 1024 * 1024),

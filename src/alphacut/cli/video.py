@@ -4,20 +4,48 @@ from __future__ import annotations
 
 import sys
 import time
-from fractions import Fraction
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from ..options import RemoveOptions, RuntimeOptions
-from .choice import cli_limits
-from .params import chosen_settings, runtime_flags, settings_options
+from ..video.options import VIDEO_SETTINGS
+from .choice import ModelFlags, model_flags
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Image encodings have no meaning for a video; --format names the container here.
 _IMAGE_ONLY = frozenset(
     {"output_format", "png_compress_level", "quality", "keep_icc_profile", "hints"}
 )
+
+
+def _video_flags(command: F) -> F:
+    """One click option per row of the video settings table (the HTTP fields share it)."""
+    for row in reversed(VIDEO_SETTINGS):
+        flag = "--" + row.name.replace("_", "-")
+        kind: Any
+        if row.kind is bool:
+            command = click.option(
+                f"{flag}/--no-{flag[2:]}", default=row.default, show_default=True, help=row.help
+            )(command)
+            continue
+        if row.choices:
+            kind = click.Choice(row.choices)
+        elif row.kind is Path:
+            kind = click.Path(exists=True, dir_okay=False, path_type=Path)
+        elif row.bounds is not None and row.kind is int:
+            kind = click.IntRange(int(row.bounds[0]), int(row.bounds[1]))
+        elif row.bounds is not None:
+            kind = click.FloatRange(row.bounds[0], row.bounds[1])
+        else:
+            kind = row.kind
+        shown = row.default is not None
+        command = click.option(
+            flag, type=kind, default=row.default, show_default=shown, help=row.help
+        )(command)
+    return command
 
 
 @click.command("video")
@@ -30,103 +58,26 @@ _IMAGE_ONLY = frozenset(
     help="Output file (.webm, .mov, .mp4) or folder of PNG frames; for several inputs, a "
     "folder that receives one output per input.",
 )
-@click.option(
-    "--format",
-    "video_format",
-    type=click.Choice(["webm", "mov", "mp4", "gif", "png", "webp"]),
-    help="Output format; png and webp write a folder of frames. [default: from the suffix; "
-    "webm for several inputs]",
-)
-@click.option(
-    "--codec",
-    type=click.Choice(["prores", "qtrle"]),
-    help="For .mov: ProRes 4444 (default) or QuickTime Animation (lossless, larger).",
-)
-@click.option(
-    "--background-video",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Composite onto this video (looped or cut to length), e.g. for .mp4.",
-)
-@click.option("-m", "--model", default=None, help="Registered model name. [default: u2netp]")
-@click.option(
-    "--model-path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A custom ONNX model file.",
-)
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(1, 64),
-    help="Frames in the model at once, each inference on its share of the cores. "
-    "[default: one per core]",
-)
-@click.option(
-    "--batch",
-    type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Frames per model run, through a dynamic-batch copy of the model (same masks). "
-    "Pays on a GPU; on a CPU one frame per run on each core is faster (7.8 against 6.3 fps "
-    "at --batch 4, 640x360, 2 cores).",
-)
-@click.option(
-    "--max-pixels",
-    type=click.IntRange(1),
-    help="Refuse videos whose frames are larger than this many pixels. [env: ALPHACUT_MAX_PIXELS]",
-)
+@_video_flags
 @click.option(
     "--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them)."
-)
-@click.option(
-    "--audio/--no-audio",
-    default=True,
-    show_default=True,
-    help="Keep the sound: copied where the container takes its codec, else transcoded "
-    "(Opus in WebM, AAC in MOV/MP4). PNG frames have none.",
-)
-@click.option(
-    "--fps",
-    type=click.FloatRange(min=0.01, max=1000),
-    help="Frame rate of an image-sequence input (a folder, glob or %d pattern). [default: 25]",
-)
-@click.option(
-    "--smooth/--no-smooth",
-    default=True,
-    show_default=True,
-    help="Steady the masks over time: each is averaged with its neighbours' masks carried "
-    "along the optical flow (no ghosting behind motion). --no-smooth cuts each frame alone.",
 )
 @click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress bar. [default: when stderr is a terminal]",
 )
-@settings_options(skip=_IMAGE_ONLY)
-@runtime_flags
+@model_flags(skip=_IMAGE_ONLY, frames=True)
 @click.pass_context
 def video_command(
     ctx: click.Context,
     /,
     inputs: tuple[Path, ...],
     output: Path,
-    video_format: str | None,
-    codec: str | None,
-    background_video: Path | None,
-    model: str | None,
-    model_path: Path | None,
-    providers: tuple[str, ...] | None,
-    backend: str | None,
-    fast: bool,
-    accept_licenses: tuple[str, ...],
-    jobs: int | None,
-    batch: int,
-    max_pixels: int | None,
+    flags: ModelFlags,
     overwrite: bool,
-    audio: bool,
-    smooth: bool,
-    fps: float | None,
     progress: bool | None,
-    **settings: Any,
+    **chosen: Any,
 ) -> None:
     """Remove the background of every frame of INPUT... (any file PyAV decodes: mp4, mov,
     mkv, webm, avi, animated GIF or WebP; or an image sequence: a folder of frames, a quoted
@@ -138,51 +89,28 @@ def video_command(
     complete. With several inputs a bad one is reported and the rest go on; the exit code
     is 1 when any failed.
     """
+    from .._system import usable_cores
     from ..batch.outputs import output_taken
     from ..errors import AlphacutError
-    from ..remover import Remover
-    from ..video import Smoothing, VideoOptions
+    from ..video.options import video_options
 
-    options = RemoveOptions(**chosen_settings(settings))
-    targets = _targets(inputs, output, video_format)
+    video = video_options(chosen)
+    targets = _targets(inputs, output, video.format)
     _check_outputs(targets, overwrite)
-    from .._system import thread_share, usable_cores
-
     # Frames run side by side, each inference on its share of the cores: measured 7.6 fps
     # against 6.3 with every inference on all cores (oversubscribed) and 7.0 one at a time.
-    workers = jobs or usable_cores()
-    runtime = RuntimeOptions(
-        providers=providers,
-        backend=backend,  # type: ignore[arg-type]
-        fast=fast,
-        # A recurrent model sees one frame at a time, in order: it gets every core.
-        intra_op_threads=None if _recurrent(model) else thread_share(workers),
-    )
-    runtime.check_batch(batch, "--batch")
-    remover = Remover(
-        model,
-        model_path=model_path,
-        options=options,
-        runtime=runtime,
-        limits=cli_limits(max_pixels),
-        accept_licenses=accept_licenses,
-    )
-    if fast:
+    workers = flags.jobs or usable_cores()
+    # A stateful (recurrent) model sees one frame at a time, in order: it gets every core.
+    recipe = flags.recipe(workers=None if _stateful(flags.model) else workers)
+    recipe.runtime.check_batch(video.batch, "--batch")
+    remover = recipe.build()
+    if flags.fast:
         click.echo(f"alphacut: fast path: {remover.load().description}", err=True)
-    if smooth:
+    if video.smoothing is not None:
         from ..video.smooth import require_cv2
 
         # The model's threads have the cores; OpenCV's own pool would only fight them.
         require_cv2().setNumThreads(1)
-    video = VideoOptions(
-        format=video_format,
-        codec=codec,
-        background=background_video,
-        batch=batch,
-        smoothing=Smoothing() if smooth else None,
-        audio=audio,
-        rate=Fraction(fps).limit_denominator(1001) if fps else None,
-    )
     failed = skipped = 0
     started = time.perf_counter()
     for source, destination in targets:
@@ -231,11 +159,11 @@ def _check_outputs(targets: list[tuple[Path, Path]], overwrite: bool) -> None:
         check_new_output(targets[0][1], overwrite=overwrite)
 
 
-def _recurrent(model: str | None) -> bool:
+def _stateful(model: str | None) -> bool:
     from ..models.registry import MODELS
 
     spec = MODELS.get(model or "")
-    return spec is not None and spec.kind == "recurrent"
+    return spec is not None and spec.traits.stateful
 
 
 def _targets(

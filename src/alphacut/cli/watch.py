@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 @click.option(
     "--overwrite", is_flag=True, help="Redo files whose output exists (default: skip them)."
 )
-@model_flags
+@model_flags()
 def watch_command(
     input_dir: Path,
     output: Path,

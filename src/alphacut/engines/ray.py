@@ -35,7 +35,7 @@ from .._extras import require
 from ..batch.plan import Plan, Task
 from ..batch.run import BatchItem, pending_tasks, run_task, unmatched_items
 from ..errors import AlphacutError, ClusterUnavailable, OptionsError
-from ..remover import RemoverRecipe
+from ..recipe import RemoverRecipe
 from ..storage import ObjectPath, location
 from .ray_dataset import RemoveBackground, actor_threads
 

@@ -25,7 +25,7 @@ import numpy as np
 from ..batch.run import describe_failure
 from ..errors import OptionsError
 from ..options import Limits, RemoveOptions, RuntimeOptions
-from ..remover import RemoverRecipe
+from ..recipe import RemoverRecipe
 
 __all__ = ["RemoveBackground", "actor_threads", "reading_starved"]
 
@@ -66,7 +66,7 @@ class RemoveBackground:
             model,
             model_path,
             options or RemoveOptions(),
-            runtime or RuntimeOptions(),
+            runtime or RuntimeOptions.from_env(),
             limits or Limits(),
             tuple(accept_licenses),
         )

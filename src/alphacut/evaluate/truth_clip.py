@@ -18,7 +18,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from .._extras import require
+from .._extras import pymatting, require
+from ..pipeline.trimap import fractions, trimap_from
 from .temporal import Motion
 
 __all__ = ["Matte", "TruthClip", "cached_matte", "make_truth_clip", "matte_from_photo"]
@@ -47,11 +48,7 @@ def matte_from_photo(photo: Image.Image, mask: Image.Image, *, band: float = 0.0
     """The matte of `photo`'s subject from a model `mask` (L, same size): sure foreground
     where the mask is ≥ 240 and sure background where it is ≤ 15, each eroded by `band` ×
     the image diagonal, and closed-form matting in between."""
-    pymatting = require("pymatting", "the truth clip")
-    estimate_alpha_cf, estimate_foreground_ml = (
-        pymatting.estimate_alpha_cf,
-        pymatting.estimate_foreground_ml,
-    )
+    matting = pymatting()
     cv2 = require("cv2", "the truth clip", extra="video")
 
     image = np.asarray(photo.convert("RGB"), dtype=np.float64) / 255.0
@@ -60,10 +57,9 @@ def matte_from_photo(photo: Image.Image, mask: Image.Image, *, band: float = 0.0
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     sure_fg = cv2.erode((soft >= 240).astype(np.uint8), kernel).astype(bool)
     sure_bg = cv2.erode((soft <= 15).astype(np.uint8), kernel).astype(bool)
-    trimap = np.full(soft.shape, 0.5)
-    trimap[sure_fg], trimap[sure_bg] = 1.0, 0.0
-    alpha = np.clip(estimate_alpha_cf(image, trimap), 0.0, 1.0)
-    foreground = estimate_foreground_ml(image, alpha)
+    trimap = fractions(trimap_from(sure_fg, sure_bg)).astype(np.float64)
+    alpha = np.clip(matting.estimate_alpha_cf(image, trimap), 0.0, 1.0)
+    foreground = matting.estimate_foreground_ml(image, alpha)
     return Matte(alpha.astype(np.float32), np.clip(foreground, 0, 1).astype(np.float32))
 
 

@@ -7,7 +7,6 @@ a few millionths; `Session` picks one and validates what it loaded.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,7 +18,6 @@ from ..errors import (
     InvalidModel,
     MissingDependency,
     ModelNotFound,
-    OptionsError,
     ProviderUnavailable,
 )
 from ..options import RuntimeOptions
@@ -44,19 +42,17 @@ class Runner(Protocol):
 
 
 def choose_backend(runtime: RuntimeOptions) -> str:
-    """ "onnxruntime" (the default) or "openvino": the option, else $ALPHACUT_BACKEND.
+    """ "onnxruntime" (the default) or "openvino", as the options say.
 
     OpenVINO is opt-in: it is 15-20% faster on x86 CPUs and its masks stay within ±2 of
     rembg's, but they are not bit-identical, and on one reference photo in 23 that is
     enough to flip the perceptual hash. ONNX Runtime reproduces rembg exactly.
     """
-    backend = runtime.backend or os.environ.get("ALPHACUT_BACKEND")
-    if backend is None and runtime.fast and not runtime.resolved_providers():
-        backend = _fast_backend()
-    backend = backend or "onnxruntime"
-    if backend not in ("onnxruntime", "openvino"):
-        raise OptionsError(f"backend must be onnxruntime or openvino, not {backend!r}")
-    return backend
+    if runtime.backend is not None:
+        return runtime.backend  # checked when the options were made
+    if runtime.fast and not runtime.providers:
+        return _fast_backend()
+    return "onnxruntime"
 
 
 def _fast_backend() -> str:
@@ -84,7 +80,7 @@ class OnnxRuntimeRunner:
     def __init__(self, path: Path, runtime: RuntimeOptions) -> None:
         import onnxruntime as ort
 
-        requested = runtime.resolved_providers()
+        requested = runtime.providers
         available = ort.get_available_providers()
         providers = _choose_providers(requested, available)
         level = {
@@ -232,7 +228,7 @@ def check_providers(runtime: RuntimeOptions) -> None:
     cannot run with this onnxruntime build (see `_choose_providers` for the rule), before
     any model is fetched or loaded. Asks onnxruntime only what it offers, which is cheap;
     nothing to check for OpenVINO or when no provider is named."""
-    requested = runtime.resolved_providers()
+    requested = runtime.providers
     if not requested or choose_backend(runtime) != "onnxruntime":
         return
     import onnxruntime as ort

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InferenceError, InvalidModel
-from ..options import RuntimeOptions
+from ..options import RemoveOptions, RuntimeOptions
 from .backends import OnnxRuntimeRunner
 from .registry import ModelSpec
 from .session import Session
@@ -50,6 +50,9 @@ class RecurrentSession(Session):
     def stream(self) -> MattingStream:
         """A new video: state starts empty."""
         return MattingStream(self)
+
+    def own_masks(self, image: Image.Image, options: RemoveOptions) -> list[Image.Image]:
+        return [self.matte(image)]
 
     def matte(self, image: Image.Image) -> Image.Image:
         """The alpha matte (mode L) of one image on its own."""

@@ -11,9 +11,9 @@ import dataclasses
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 from ..errors import ModelNotFound
+from .kinds import KINDS, Kind, MaskKind
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -46,8 +46,6 @@ class PyPIWheelSource:
     version: str
     member: str
 
-
-MaskKind = Literal["saliency", "cloth", "sam", "matting", "recurrent"]
 
 #: What the restricted licences forbid, in words a user reads before consenting.
 RESTRICTIONS = {
@@ -109,9 +107,14 @@ class ModelSpec:
         return not self.urls and self.pypi is None and self.derived_from is None
 
     @property
+    def traits(self) -> Kind:
+        """What a model of this kind can do (see `KINDS`)."""
+        return KINDS[self.kind]
+
+    @property
     def segments(self) -> bool:
         """A model of its own: not an edge refiner, which needs a segmentation model's mask."""
-        return self.kind != "matting"
+        return self.traits.segments
 
     @property
     def restriction(self) -> str | None:

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InferenceError, InvalidModel
-from ..options import PromptMark, RuntimeOptions
+from ..options import PromptMark, RemoveOptions, RuntimeOptions
 from .registry import ModelSpec
 from .session import Session
 from .store import companion_paths
@@ -56,6 +56,9 @@ class SamSession(Session):
             raise InvalidModel(
                 f"{decoders[0]}: a SAM decoder takes {sorted(_DECODER_INPUTS)}, not {sorted(names)}"
             )
+
+    def own_masks(self, image: Image.Image, options: RemoveOptions) -> list[Image.Image]:
+        return [self.segment(image, options.sam_prompt)]
 
     def segment(self, image: Image.Image, prompt: tuple[PromptMark, ...] | None) -> Image.Image:
         """The mask (mode L, 0 or 255) of what `prompt` points at; default: the centre point."""

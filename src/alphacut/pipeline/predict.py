@@ -7,8 +7,6 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from ..models.recurrent import RecurrentSession
-from ..models.sam import SamSession
 from ..models.session import Session
 from ..options import RemoveOptions
 from .mask import cloth_masks, saliency_to_mask
@@ -42,11 +40,10 @@ def predict_masks(
 ) -> list[Image.Image]:
     """Every mask the model gives for `image`: one for saliency models and SAM, one per
     clothes category for u2net_cloth_seg (rembg stacks their results vertically)."""
-    if isinstance(session, SamSession):
-        return [session.segment(image, options.sam_prompt)]
-    if isinstance(session, RecurrentSession):
-        return [session.matte(image)]
-    if session.spec.kind == "cloth":
+    own = session.own_masks(image, options)
+    if own is not None:
+        return own
+    if session.spec.traits.labels:
         labels = session.run(prepare(image, session.spec))[0]
         return cloth_masks(labels, image.size, options.cloth_category)
     return [predict_mask(session, image)]

@@ -27,16 +27,15 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from .._extras import require
+from .._extras import pymatting
 from ..options import RefineMethod
+from .trimap import band_trimap, disc_grown, fractions, opencv
 
 __all__ = [
     "Hints",
     "Refinement",
-    "auto_trimap",
     "automatic_alpha",
     "band_radius",
-    "decontaminated_band",
     "guided_matte",
     "refine_alpha",
     "require_refinement",
@@ -44,23 +43,13 @@ __all__ = [
 
 log = logging.getLogger("alphacut.refine")
 
-_PURPOSE = "refinement"
-
-
-def _cv2() -> Any:
-    return require("cv2", _PURPOSE, extra="matting")
-
-
-def _pymatting() -> Any:
-    return require("pymatting", _PURPOSE)
-
 
 def require_refinement(method: RefineMethod, *, colours: bool = True) -> None:
     """Import now what refining with `method` needs: OpenCV always, pymatting for its solvers
     (every method but "guided") and, with `colours`, for the decontaminated edge."""
-    _cv2()
+    opencv()
     if method != "guided" or colours:
-        _pymatting()
+        pymatting()
 
 
 Float = NDArray[np.floating[Any]]  # float32 for whole frames, float64 inside the solves
@@ -99,39 +88,13 @@ def band_radius(width: int, height: int) -> int:
     return max(3, round(0.01 * float(np.hypot(width, height))))
 
 
-def auto_trimap(mask: NDArray[np.uint8], radius: int) -> Float:
-    """1 sure foreground, 0 sure background, 0.5 unknown: the mask's confident regions
-    (≥ 230 and ≤ 25) eroded by `radius`, so the band covers where the model is unsure and a
-    margin on each side of its edge."""
-    sure_fg = _eroded(mask >= 230, radius)
-    sure_bg = _eroded(mask <= 25, radius)
-    trimap: Float = np.full(mask.shape, 0.5, dtype=np.float32)
-    trimap[sure_fg] = 1.0
-    trimap[sure_bg] = 0.0
-    return trimap
-
-
-def _eroded(region: Bools, radius: int) -> Bools:
-    """`region` eroded by a disc of `radius`, by distance transform: a large disc costs no more
-    than a small one (a 6 MP photo's band is 36 pixels; a kernel that size takes seconds)."""
-    cv2 = _cv2()
-
-    distance = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 5)
-    return np.asarray(distance > radius)
-
-
-def _grown(region: Bools, radius: int) -> Bools:
-    """`region` dilated by a disc of `radius` (distance transform of the complement)."""
-    return ~_eroded(~region, radius)
-
-
 def apply_hints(trimap: Float, hints: Hints, radius: int) -> Float:
     """The trimap with the hints painted in: keep is sure foreground, remove sure background,
     edge unknown; and a ring `radius` wide around a stroke that contradicts the trimap
     becomes unknown, so the new edge is matted rather than cut."""
 
     def ring(stroke: Bools) -> Bools:
-        return _grown(stroke, radius) & ~stroke
+        return disc_grown(stroke, radius) & ~stroke
 
     out: Float = trimap.copy()
     out[ring(hints.remove) & (trimap == 1.0)] = 0.5
@@ -144,14 +107,14 @@ def apply_hints(trimap: Float, hints: Hints, radius: int) -> Float:
 
 def near_strokes(hints: Hints, radius: int) -> Bools:
     """Where hints may change the result: the strokes and a band of 3 radii around them."""
-    return _grown(hints.keep | hints.remove | hints.edge, 3 * radius)
+    return disc_grown(hints.keep | hints.remove | hints.edge, 3 * radius)
 
 
 def guided_matte(image: Pixels, guide_alpha: Float, radius: int, eps: float = 1e-4) -> Float:
     """He et al.'s guided filter of `guide_alpha` with the grey of `image` (8-bit RGB) as
     guide: edges follow the image's, in milliseconds, in float32 (a 24 MP frame's worth of
     float64 temporaries is gigabytes). The fast fallback, never the first choice."""
-    cv2 = _cv2()
+    cv2 = opencv()
 
     grey = image.mean(axis=2, dtype=np.float32) / np.float32(255.0)
     guide_alpha = guide_alpha.astype(np.float32, copy=False)
@@ -169,8 +132,8 @@ def guided_matte(image: Pixels, guide_alpha: Float, radius: int, eps: float = 1e
 
 
 def _solver(method: RefineMethod) -> Callable[[Float, Float], Float]:
-    pymatting = _pymatting()
-    chosen = pymatting.estimate_alpha_knn if method == "knn" else pymatting.estimate_alpha_cf
+    matting = pymatting()
+    chosen = matting.estimate_alpha_knn if method == "knn" else matting.estimate_alpha_cf
 
     def solve(image: Float, trimap: Float) -> Float:
         # pymatting prints its solver's troubles (an incomplete Cholesky that needed a shift)
@@ -196,7 +159,7 @@ def _solver(method: RefineMethod) -> Callable[[Float, Float], Float]:
 def _crops(unknown: Bools, radius: int) -> list[tuple[slice, slice]]:
     """Boxes around each connected piece of the unknown band, with a margin of known pixels
     for the solver to lean on."""
-    cv2 = _cv2()
+    cv2 = opencv()
 
     count, _, stats, _ = cv2.connectedComponentsWithStats(unknown.astype(np.uint8), connectivity=8)
     height, width = unknown.shape
@@ -238,7 +201,7 @@ def refine_alpha(
     rgb = np.asarray(image.convert("RGB"))
     levels = np.asarray(mask.convert("L"))
     radius = radius or band_radius(image.width, image.height)
-    trimap = auto_trimap(levels, radius)
+    trimap = fractions(band_trimap(levels, radius))
     if automatic is not None:
         alpha: Float = np.asarray(automatic.convert("L"), dtype=np.float32) / 255.0
     else:
@@ -303,7 +266,7 @@ def _solve(
 def _solve_scaled(
     solve: Callable[[Float, Float], Float], rgb: Pixels, trimap: Float, scale: float
 ) -> Float:
-    cv2 = _cv2()
+    cv2 = opencv()
 
     if scale >= 0.999:
         colour = np.asarray(rgb, dtype=np.float64) / 255.0
@@ -315,33 +278,3 @@ def _solve_scaled(
     small = np.clip(solve(small_rgb, small_trimap), 0.0, 1.0)
     resized = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
     return np.asarray(resized, dtype=np.float64)
-
-
-_TILE = 384  # decontamination works on tiles this size around the soft pixels
-_TILE_MARGIN = 32
-
-
-def decontaminated_band(image: Image.Image, mask: Image.Image) -> Image.Image:
-    """The cutout with foreground colours re-estimated (pymatting's estimate_foreground_ml)
-    where the alpha is soft, tile by tile around those pixels only: an opaque pixel keeps its
-    colour and a clear one has none to show, so a 6 MP photo with a thin edge costs a few
-    tiles rather than the whole frame."""
-    estimate_foreground_ml = _pymatting().estimate_foreground_ml
-    rgb = np.array(image.convert("RGB"))
-    alpha = np.asarray(mask.convert("L"))
-    soft = (alpha > 0) & (alpha < 255)
-    height, width = alpha.shape
-    for top in range(0, height, _TILE):
-        for left in range(0, width, _TILE):
-            core = (slice(top, min(height, top + _TILE)), slice(left, min(width, left + _TILE)))
-            if not soft[core].any():
-                continue
-            rows = slice(max(0, top - _TILE_MARGIN), min(height, top + _TILE + _TILE_MARGIN))
-            cols = slice(max(0, left - _TILE_MARGIN), min(width, left + _TILE + _TILE_MARGIN))
-            foreground = estimate_foreground_ml(rgb[rows, cols] / 255.0, alpha[rows, cols] / 255.0)
-            estimated = np.clip(np.rint(np.asarray(foreground) * 255.0), 0, 255).astype(np.uint8)
-            inner = (slice(core[0].start - rows.start, core[0].stop - rows.start),
-                     slice(core[1].start - cols.start, core[1].stop - cols.start))  # fmt: skip
-            patch = rgb[core]
-            patch[soft[core]] = estimated[inner][soft[core]]
-    return Image.fromarray(np.dstack([rgb, alpha]), "RGBA")

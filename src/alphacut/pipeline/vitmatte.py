@@ -7,7 +7,7 @@ from PIL import Image
 
 from ..models.session import Session
 from ..options import RemoveOptions
-from .compose import trimap
+from .trimap import matting_trimap
 
 __all__ = ["vitmatte_alpha"]
 
@@ -25,7 +25,7 @@ def vitmatte_alpha(
     """
     side = (_SIDE, _SIDE)
     pixels = np.asarray(image.convert("RGB").resize(side, Image.Resampling.BILINEAR), np.float32)
-    levels = Image.fromarray(trimap(mask, options)).resize(side, Image.Resampling.NEAREST)
+    levels = Image.fromarray(matting_trimap(mask, options)).resize(side, Image.Resampling.NEAREST)
     stacked = np.concatenate(
         [(pixels / 255.0).transpose(2, 0, 1), (np.asarray(levels, np.float32) / 255.0)[None]]
     )[None].astype(np.float32)

@@ -3,5 +3,6 @@ name, the runtime options and the download policy become a ready session (an INT
 for --fast, built first if needed)."""
 
 from .loading import load_session, model_policy
+from .pool import ModelPool, extra_models
 
-__all__ = ["load_session", "model_policy"]
+__all__ = ["ModelPool", "extra_models", "load_session", "model_policy"]

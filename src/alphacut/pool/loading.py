@@ -11,9 +11,7 @@ from ..graphs.fast import fast_model_path
 from ..models.backends import check_providers
 from ..models.fetch import ProgressCallback
 from ..models.policy import ModelPolicy
-from ..models.recurrent import RecurrentSession
 from ..models.registry import DEFAULT_MODEL, ModelSpec, get_spec
-from ..models.sam import SamSession
 from ..models.session import Session, custom_spec
 from ..options import RuntimeOptions
 
@@ -42,7 +40,8 @@ def load_session(
     Providers that cannot run here fail (ProviderUnavailable) before anything is fetched.
     """
     policy = model_policy(policy, download, progress, accept_licenses)
-    check_providers(runtime or RuntimeOptions())
+    runtime = runtime or RuntimeOptions.from_env()
+    check_providers(runtime)
     if model_path is not None:
         path = Path(model_path).expanduser()
         if isinstance(model, ModelSpec):
@@ -65,7 +64,7 @@ def load_session(
         return _session_class(spec)(spec, path, runtime)
     spec = model if isinstance(model, ModelSpec) else get_spec(model or DEFAULT_MODEL)
     path = policy.model_file(spec)
-    if runtime is not None and runtime.fast:
+    if runtime.fast:
         path = fast_model_path(spec, path)
     return _session_class(spec)(spec, path, runtime)
 
@@ -86,13 +85,10 @@ def model_policy(
 
 
 def _session_class(spec: ModelSpec) -> type[Session]:
-    if spec.kind == "matting":
+    if not spec.segments:
         raise OptionsError(
             f"{spec.name} refines edges and segments nothing by itself: use it with "
             f"vitmatte=True (--vitmatte) and a segmentation model"
         )
-    if spec.kind == "sam":
-        return SamSession
-    if spec.kind == "recurrent":
-        return RecurrentSession
-    return Session
+    chosen: type[Session] = spec.traits.session_class()
+    return chosen

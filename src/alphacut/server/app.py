@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -18,6 +17,7 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..errors import AlphacutError, AuthenticationFailed, Overloaded
+from ..models import MODELS, get_spec
 from .cache import ResultCache
 from .inference import Inference
 from .metrics import Metrics
@@ -99,9 +99,9 @@ async def _load_default_model(app: FastAPI) -> None:
     try:
         # The operator chose this model, so fetching it at start-up is allowed.
         start_up = dataclasses.replace(inference.policy, download=True)
-        session = await loop.run_in_executor(
-            None, functools.partial(inference.session, name, policy=start_up)
-        )
+        if name in MODELS:
+            await loop.run_in_executor(None, start_up.model_file, get_spec(name))
+        session = await loop.run_in_executor(None, inference.session, name)
         log.info("default model ready: %s", session.description)
     except AlphacutError as exc:
         app.state.load_error = str(exc)

@@ -21,13 +21,13 @@ from PIL import Image
 from ..errors import InferenceTimeout, ModelNotFound, Overloaded, UnknownSource
 from ..imagefile import MEDIA_TYPES, DecodedImage, encode
 from ..models import MODELS, ModelPolicy, Session, find_model, get_spec
-from ..models.backends import check_providers
 from ..models.registry import unknown_model
 from ..options import Limits, RemoveOptions
 from ..pipeline import predict_mask_batch
 from ..pipeline.hints import read_hints
-from ..pool import load_session
-from ..remover import Remover, extra_models
+from ..pipeline.runner import automatic_alphas
+from ..pool import ModelPool
+from ..remover import Remover
 from .batcher import MicroBatcher
 from .cache import Source, SourceCache, source_key
 from .metrics import Metrics
@@ -55,30 +55,34 @@ class Inference:
         self._limits = Limits(max_pixels=settings.max_pixels, raise_hint=SERVER_PIXEL_HINT)
         # Set once from the operator's flags; every model a request reaches (the main one, a
         # ViTMatte refiner, a video job's) is loaded under it.
-        self.policy = ModelPolicy(
+        policy = ModelPolicy(
             download=settings.allow_downloads,
             accept_licenses=settings.accept_licenses,
             refusal="this server does not download models: its operator may start it with "
             "--allow-downloads",
         )
-        self._runtime = dataclasses.replace(
+        runtime = dataclasses.replace(
             settings.runtime,
             intra_op_threads=settings.runtime.intra_op_threads or settings.threads_per_worker,
         )
-        check_providers(self._runtime)  # `alphacut serve --providers cuda` fails at start-up
-        self._pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="alphacut-infer")
+        # `alphacut serve --providers cuda` fails here, at start-up.
+        self.pool = ModelPool(runtime, policy)
+        self._workers = ThreadPoolExecutor(settings.workers, thread_name_prefix="alphacut-infer")
         self._capacity = settings.workers + settings.queue_size
         self._admitted = 0
         self._running = 0
         self._count_lock = threading.Lock()
         self.sources = SourceCache(settings.source_cache_bytes)
+        # The session each model's requests run: its dynamic-batch copy under --max-batch.
         self._sessions: dict[str, Session] = {}
         self._batchers: dict[str, MicroBatcher] = {}
-        self._removers: dict[tuple[int, Limits], Remover] = {}
-        self._remover_lock = threading.Lock()
         self._session_lock = threading.Lock()
 
     # -- models -----------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> ModelPolicy:
+        return self.pool.policy
 
     def allowed_models(self) -> list[str]:
         """Names a client may request."""
@@ -114,9 +118,9 @@ class Inference:
             )
         return rows
 
-    def session(self, name: str, *, policy: ModelPolicy | None = None) -> Session:
-        """The shared session for `name`, loading it on first use (one load at a time) under
-        `policy` (the server's own unless the operator's start-up says otherwise)."""
+    def session(self, name: str) -> Session:
+        """The shared session for `name`, loaded from the pool on first use (one load at a
+        time), with a micro-batcher in front of it under --max-batch."""
         session = self._sessions.get(name)
         if session is not None:
             return session
@@ -127,44 +131,29 @@ class Inference:
         with self._session_lock:
             session = self._sessions.get(name)
             if session is None:
-                session = load_session(name, runtime=self._runtime, policy=policy or self.policy)
-                if self.settings.max_batch > 1 and session.spec.kind == "saliency":
-                    session = self._batched(session)
+                batching = self.settings.max_batch > 1
+                session = self.pool.session(name, batched=batching)
+                if batching and session.batches:
+                    self._batchers[name] = MicroBatcher(
+                        session,
+                        self.settings.max_batch,
+                        self.settings.batch_wait_ms / 1000,
+                        on_batch=self.metrics.batch_size.observe,
+                    )
                 self.metrics.model_load_seconds.labels(name).set(session.load_seconds)
                 self._sessions[name] = session
         return session
 
-    def check_models(self, model: str, options: RemoveOptions) -> None:
-        """Refuse a request now, before it queues, if `options` need a model besides `model`
-        that this server may not load (ModelNotFound). `model` itself is checked as it loads."""
-        for name in extra_models(options):
-            self.policy.require(get_spec(name))
+    def check_models(self, options: RemoveOptions) -> None:
+        """Refuse a request now, before it queues, if `options` need a model besides the
+        main one that this server may not load (ModelNotFound). The main one is checked as
+        it loads."""
+        self.pool.require(options)
 
     def remover(self, session: Session, limits: Limits | None = None) -> Remover:
-        """The shared remover of `session` under `limits`, which loads anything else (a
-        ViTMatte refiner) under the server's policy, once: its caches outlive a request."""
-        key = (id(session), limits or self._limits)  # sessions live as long as the server
-        with self._remover_lock:
-            remover = self._removers.get(key)
-            if remover is None:
-                remover = self._removers[key] = Remover(
-                    session, limits=limits or self._limits, policy=self.policy
-                )
-        return remover
-
-    def _batched(self, session: Session) -> Session:
-        """A session on a dynamic-batch copy of the model (made once, checked to reproduce the
-        original exactly), with a micro-batcher in front of it."""
-        from ..graphs.dynamic_batch import batched_session
-
-        batched = batched_session(session, self._runtime)
-        self._batchers[session.spec.name] = MicroBatcher(
-            batched,
-            self.settings.max_batch,
-            self.settings.batch_wait_ms / 1000,
-            on_batch=self.metrics.batch_size.observe,
-        )
-        return batched
+        """A remover of `session` under `limits` over the server's pool, which loads anything
+        else (a ViTMatte refiner) once, under the server's policy."""
+        return Remover(session, pool=self.pool, limits=limits or self._limits)
 
     def is_loaded(self, name: str) -> bool:
         return name in self._sessions
@@ -207,7 +196,7 @@ class Inference:
     ) -> Result:
         """Process one upload in the pool; Overloaded if no capacity, InferenceTimeout if slow.
         `reference`: the upload's `source_key`, when the caller has hashed it already."""
-        self.check_models(model, options)
+        self.check_models(options)
         with self._count_lock:
             if self._admitted >= self._capacity:
                 raise Overloaded(
@@ -218,7 +207,7 @@ class Inference:
             self.metrics.queue_depth.set(self.queued)
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
-            self._pool, self._work, data, model, options, source, hints, reference
+            self._workers, self._work, data, model, options, source, hints, reference
         )
         # The slot is freed when the work really ends, even if the client gave up earlier,
         # so abandoned requests still count against capacity while they use a core.
@@ -260,7 +249,7 @@ class Inference:
                 self.sources.put(reference, model, kept)
             painted = read_hints(hints, decoded.image.size, self._limits) if hints else None
             automatic = (
-                self._automatic(remover, kept, decoded, options)
+                self._automatic(kept, decoded, options)
                 if options.refine and options.refine_scope == "image"
                 else None
             )
@@ -285,17 +274,17 @@ class Inference:
 
     @staticmethod
     def _automatic(
-        remover: Remover, kept: Source, decoded: DecodedImage, options: RemoveOptions
+        kept: Source, decoded: DecodedImage, options: RemoveOptions
     ) -> list[Image.Image]:
         """Each mask's refinement without hints, made once per upload and method."""
         key = (options.refine or "auto", options.post_process_mask)
         found = kept.automatic.get(key)
         if found is None:
-            found = kept.automatic[key] = remover.automatic_alphas(decoded, kept.masks, options)
+            found = kept.automatic[key] = automatic_alphas(decoded.image, kept.masks, options)
         return found
 
     def close(self) -> None:
         """Wait for running work, then stop the pool."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._workers.shutdown(wait=True, cancel_futures=True)
         for batcher in self._batchers.values():
             batcher.close()

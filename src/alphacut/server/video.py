@@ -21,7 +21,8 @@ from starlette.datastructures import UploadFile
 
 from .._extras import installed
 from ..errors import InputError, JobNotFound, JobNotReady, MissingDependency, OptionsError
-from ..options import Limits, RemoveOptions, options_from_params, parse_flag
+from ..options import Limits, RemoveOptions, options_from_params
+from ..video.options import VIDEO_SETTINGS
 from .jobs import MEDIA_TYPES, JobRequest, JobStore
 from .metrics import Metrics
 from .routes import require_api_key
@@ -44,7 +45,7 @@ _EXCLUDED = frozenset(
         "keep_icc_profile",
     }
 )
-_VIDEO_FIELDS = ("format", "smooth", "audio")
+_VIDEO_FIELDS = frozenset(row.name for row in VIDEO_SETTINGS if row.over_http)
 
 
 def _jobs(request: Request) -> JobStore:
@@ -89,26 +90,18 @@ def _limits(settings: ServerSettings) -> Limits:
     )
 
 
-def _flag(params: dict[str, str], name: str) -> bool:
-    """A video yes/no field, true when absent."""
-    return parse_flag(name, params[name]) if name in params else True
-
-
 def _parse(params: dict[str, str], default_model: str) -> tuple[str, RemoveOptions, VideoOptions]:
-    """The model, the image options and the video options a job's parameters ask for."""
-    from ..video import Smoothing, VideoOptions
+    """The model, the image options and the video options a job's parameters ask for: the
+    video fields a client may send are those of the video settings table, as the CLI's."""
+    from ..video.options import video_options, video_params
 
-    rest = {k: v for k, v in params.items() if k not in (*_VIDEO_FIELDS, "model")}
     fmt = params.get("format", "webm").strip().lower()
-    if fmt not in MEDIA_TYPES:
+    if fmt not in MEDIA_TYPES:  # a server sends files, never folders of frames
         raise OptionsError(f"format must be one of {', '.join(MEDIA_TYPES)}, not {fmt!r}")
-    video = VideoOptions(
-        format=fmt,
-        smoothing=Smoothing() if _flag(params, "smooth") else None,
-        audio=_flag(params, "audio"),
-    )
+    chosen = video_params({**params, "format": fmt})
+    rest = {k: v for k, v in params.items() if k not in (*_VIDEO_FIELDS, "model")}
     options = options_from_params(rest, exclude=_EXCLUDED)
-    return params.get("model") or default_model, options, video
+    return params.get("model") or default_model, options, video_options(chosen)
 
 
 def make_job_store(app_state: Any, settings: ServerSettings, metrics: Metrics) -> JobStore | None:
@@ -173,7 +166,7 @@ async def submit_video(request: Request) -> JSONResponse:
         raise InputError("the multipart body has no file field named 'file'")
     name = Path(upload.filename or "upload").name or "upload"
     model, options, video = _parse(params, settings.default_model)
-    request.app.state.inference.check_models(model, options)
+    request.app.state.inference.check_models(options)
     fmt = str(video.format)
     from ..video.sink import check_opaque
 

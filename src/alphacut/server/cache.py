@@ -11,11 +11,11 @@ from PIL import Image
 
 from ..options import RemoveOptions
 
-__all__ = ["ResultCache", "Source", "SourceCache", "result_key", "source_key"]
+__all__ = ["KeptUpload", "ResultCache", "UploadCache", "result_key", "upload_key"]
 
 
 def result_key(reference: str, model: str, options: RemoveOptions) -> str:
-    """A digest of everything that determines the output: the input (by its `source_key`,
+    """A digest of everything that determines the output: the input (by its `upload_key`,
     so the upload is hashed once per request), the model and the options."""
     digest = hashlib.sha256(reference.encode())
     digest.update(b"\0" + model.encode() + b"\0" + repr(options).encode())
@@ -58,7 +58,7 @@ class ResultCache:
 
 
 @dataclass
-class Source:
+class KeptUpload:
     """What the server keeps of an upload so that brush strokes need not send it again nor
     run the model again: the bytes, the model's masks and each automatic refinement."""
 
@@ -72,31 +72,31 @@ class Source:
         return len(self.data) + pixels * (1 + len(self.automatic))
 
 
-def source_key(data: bytes) -> str:
+def upload_key(data: bytes) -> str:
     """The reference a client uses for an upload: the SHA-256 of its bytes."""
     return hashlib.sha256(data).hexdigest()
 
 
-class SourceCache:
-    """Thread-safe LRU of `Source`s by (reference, model), bounded by their bytes."""
+class UploadCache:
+    """Thread-safe LRU of `KeptUpload`s by (reference, model), bounded by their bytes."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, str], Source] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str], KeptUpload] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, reference: str, model: str) -> Source | None:
+    def get(self, reference: str, model: str) -> KeptUpload | None:
         with self._lock:
             item = self._items.get((reference, model))
             if item is not None:
                 self._items.move_to_end((reference, model))
             return item
 
-    def put(self, reference: str, model: str, source: Source) -> None:
-        if self.max_bytes == 0 or source.size > self.max_bytes // 4:
+    def put(self, reference: str, model: str, upload: KeptUpload) -> None:
+        if self.max_bytes == 0 or upload.size > self.max_bytes // 4:
             return
         with self._lock:
-            self._items[(reference, model)] = source
+            self._items[(reference, model)] = upload
             self._items.move_to_end((reference, model))
             while (
                 sum(s.size for s in self._items.values()) > self.max_bytes and len(self._items) > 1

@@ -29,7 +29,7 @@ from ..pipeline.runner import automatic_alphas
 from ..pool import ModelPool
 from ..remover import Remover
 from .batcher import MicroBatcher
-from .cache import Source, SourceCache, source_key
+from .cache import KeptUpload, UploadCache, upload_key
 from .metrics import Metrics
 from .settings import ServerSettings
 
@@ -45,7 +45,7 @@ log = logging.getLogger("alphacut.server")
 class Result:
     data: bytes
     media_type: str
-    source: str = ""  # the upload's reference, for POST /api/refine
+    reference: str = ""  # the upload's SHA-256, for POST /api/refine
 
 
 class Inference:
@@ -72,7 +72,7 @@ class Inference:
         self._admitted = 0
         self._running = 0
         self._count_lock = threading.Lock()
-        self.sources = SourceCache(settings.source_cache_bytes)
+        self.uploads = UploadCache(settings.source_cache_bytes)
         # The session each model's requests run: its dynamic-batch copy under --max-batch.
         self._sessions: dict[str, Session] = {}
         self._batchers: dict[str, MicroBatcher] = {}
@@ -176,7 +176,7 @@ class Inference:
         """`remove` with painted hints, for an upload sent now (`data`) or earlier
         (`reference`); UnknownSource if the server no longer has that one."""
         if data is None:
-            kept = self.sources.get(reference or "", model)
+            kept = self.uploads.get(reference or "", model)
             if kept is None:
                 raise UnknownSource(
                     f"no upload {reference!r} with model {model} here (it may have expired): "
@@ -195,7 +195,7 @@ class Inference:
         reference: str | None = None,
     ) -> Result:
         """Process one upload in the pool; Overloaded if no capacity, InferenceTimeout if slow.
-        `reference`: the upload's `source_key`, when the caller has hashed it already."""
+        `reference`: the upload's `upload_key`, when the caller has hashed it already."""
         self.check_models(options)
         with self._count_lock:
             if self._admitted >= self._capacity:
@@ -242,11 +242,11 @@ class Inference:
             session = self.session(model)
             remover = self.remover(session)
             decoded = remover.decode(data, source=source)
-            reference = reference or source_key(data)
-            kept = self.sources.get(reference, model)
+            reference = reference or upload_key(data)
+            kept = self.uploads.get(reference, model)
             if kept is None:
-                kept = Source(data, self._masks(remover, decoded, model, options))
-                self.sources.put(reference, model, kept)
+                kept = KeptUpload(data, self._masks(remover, decoded, model, options))
+                self.uploads.put(reference, model, kept)
             painted = read_hints(hints, decoded.image.size, self._limits) if hints else None
             automatic = (
                 self._automatic(kept, decoded, options)
@@ -274,7 +274,7 @@ class Inference:
 
     @staticmethod
     def _automatic(
-        kept: Source, decoded: DecodedImage, options: RemoveOptions
+        kept: KeptUpload, decoded: DecodedImage, options: RemoveOptions
     ) -> list[Image.Image]:
         """Each mask's refinement without hints, made once per upload and method."""
         key = (options.refine or "auto", options.post_process_mask)

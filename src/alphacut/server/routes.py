@@ -17,7 +17,7 @@ from .. import __version__
 from ..errors import AuthenticationFailed, InputError, Overloaded, UnsupportedImage
 from ..imagefile import SUFFIXES
 from ..options import OUTPUT_FORMATS, SETTINGS, RemoveOptions, options_from_params
-from .cache import result_key, source_key
+from .cache import result_key, upload_key
 from .inference import Inference, Result
 from .settings import ServerSettings
 
@@ -154,7 +154,7 @@ async def _respond(request: Request, data: bytes, params: dict[str, str], name: 
     state = request.app.state
     inference: Inference = state.inference
     model, options = _model_and_options(request, params, data, name)
-    reference = source_key(data)
+    reference = upload_key(data)
     key = result_key(reference, model, options)
     etag = f'"{key[:40]}"'
     headers = {
@@ -226,7 +226,7 @@ async def _refined(
             "Cache-Control": "no-store",
             "Content-Disposition": f'inline; filename="{_output_name(name, options.output_format)}"',
             "X-Alphacut-Model": model,
-            "X-Alphacut-Source": result.source,
+            "X-Alphacut-Source": result.reference,
         },
     )
 

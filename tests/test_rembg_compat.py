@@ -55,9 +55,12 @@ def test_rgba_input_matches_rembg(session, rembg_session) -> None:
     assert np.abs(ours - theirs).max() == 0
 
 
-def test_alpha_matting_matches_rembg(session, rembg_session) -> None:
-    photo = skimage_photo("chelsea", 120)
-    kwargs = {"alpha_matting": True, "alpha_matting_erode_size": 5}
+@pytest.mark.parametrize("erode", [0, 5, 10, 15, 30])
+def test_alpha_matting_matches_rembg(session, rembg_session, erode: int) -> None:
+    """For every erosion size: the trimap's square erosion is a row then a column minimum
+    here, a dense structure in rembg."""
+    photo = skimage_photo("chelsea", 160)
+    kwargs = {"alpha_matting": True, "alpha_matting_erode_size": erode}
     ours = np.asarray(remove(photo, session=session, **kwargs), dtype=int)
     theirs = np.asarray(rembg.remove(photo, session=rembg_session, **kwargs), dtype=int)
     assert ours.shape == theirs.shape == (photo.height, photo.width, 4)

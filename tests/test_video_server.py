@@ -239,3 +239,36 @@ def test_finished_results_make_room_under_the_disk_budget(short_clip: Path, tmp_
         # The third job's upload and result do not leave room for a fourth upload.
         assert_error(submit(client, short_clip), 503, "Overloaded")
         assert wait(client, third.json()["id"])["state"] == "done"
+
+
+def test_a_job_whose_output_would_pass_the_disk_budget_fails_and_leaves_nothing(
+    long_clip: Path, tmp_path: Path
+) -> None:
+    """The budget counts each output as it is written, not only the upload at submit: a
+    90-frame ProRes result is many times its MP4 input."""
+    state = tmp_path / "state"
+    budget = 3 * long_clip.stat().st_size
+    with client_for(state, video_disk_bytes=budget) as client:
+        accepted = submit(client, long_clip, format="mov", audio="false")
+        assert accepted.status_code == 202, accepted.text
+        job = accepted.json()["id"]
+        status = wait(client, job)
+        assert status["state"] == "failed"
+        assert status["error"]["type"] == "VideoTooLarge"
+        assert "--video-disk-mb" in status["error"]["message"]
+        assert_error(client.get(f"/api/jobs/{job}/result"), 409, "JobNotReady")
+        assert [p for p in (state / job).rglob("*") if p.is_file()] == []
+        used = sum(
+            p.stat().st_size for p in state.rglob("*") if p.is_file() and p.suffix != ".sqlite"
+        )
+        assert used <= budget
+
+
+def test_a_job_past_its_time_limit_fails(long_clip: Path, tmp_path: Path) -> None:
+    with client_for(tmp_path / "state", video_job_seconds=0.3) as client:
+        job = submit(client, long_clip, smooth="false").json()["id"]
+        status = wait(client, job)
+        assert status["state"] == "failed"
+        assert status["error"]["type"] == "InferenceTimeout"
+        assert "--video-job-seconds" in status["error"]["message"]
+        assert status["progress"]["frames"] < 90

@@ -20,6 +20,8 @@ from .errors import OptionsError
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "MAX_ERODE_SIZE",
+    "MAX_PROMPT_MARKS",
     "SETTINGS",
     "Limits",
     "OutputFormat",
@@ -53,6 +55,11 @@ RGBA = tuple[int, int, int, int]
 #: Just under Pillow's own decompression-bomb warning (89.5 megapixels), so a
 #: default run never sees that warning; 80 MP covers every common camera.
 DEFAULT_MAX_PIXELS = 80_000_000
+#: The largest trimap erosion accepted: past it the eroded regions are empty on photos of
+#: any usual size, so matting only falls back to the soft mask, slower.
+MAX_ERODE_SIZE = 100
+#: The most points and boxes one SAM prompt may hold (each is decoded with the image).
+MAX_PROMPT_MARKS = 64
 
 
 def _setting(
@@ -87,6 +94,8 @@ def parse_prompt(value: object) -> tuple[PromptMark, ...]:
             raise OptionsError(f"sam_prompt is not valid JSON: {exc}") from None
     if not isinstance(value, (list, tuple)) or not value:
         raise OptionsError("sam_prompt must be a non-empty list of points and rectangles")
+    if len(value) > MAX_PROMPT_MARKS:
+        raise OptionsError(f"sam_prompt has {len(value)} marks; at most {MAX_PROMPT_MARKS}")
     marks = []
     for item in value:
         if isinstance(item, PromptMark):
@@ -125,7 +134,9 @@ class RemoveOptions:
         10, "Mask values below this (0..255) are certain background for matting.", aliases=("ab",)
     )
     alpha_matting_erode_size: int = _setting(
-        10, "Erosion size in pixels applied to the matting trimap.", aliases=("ae",)
+        10,
+        f"Erosion size in pixels (0..{MAX_ERODE_SIZE}) applied to the matting trimap.",
+        aliases=("ae",),
     )
     post_process_mask: bool = _setting(
         False, "Smooth the mask edge with an opening, a blur and a threshold.", aliases=("ppm",)
@@ -202,7 +213,7 @@ class RemoveOptions:
             "alpha_matting_background_threshold",
         ):
             _check_range(name, getattr(self, name), 0, 255)
-        _check_range("alpha_matting_erode_size", self.alpha_matting_erode_size, 0, 1000)
+        _check_range("alpha_matting_erode_size", self.alpha_matting_erode_size, 0, MAX_ERODE_SIZE)
         _check_range("png_compress_level", self.png_compress_level, 0, 9)
         _check_range("quality", self.quality, 1, 100)
         if self.output_format not in OUTPUT_FORMATS:
@@ -318,18 +329,24 @@ class Limits:
     """What input is accepted. max_pixels: width × height above which an image (or a video's
     frame) is refused from its header alone, before its pixels are allocated. max_frames and
     max_seconds: a video's length, checked against its header and again while decoding
-    (None: no limit). raise_hint: what the refusal of an image over max_pixels tells its
-    reader to do; each edge names its own way (the CLI its --max-pixels flag), so the
-    library never speaks of flags."""
+    (None: no limit). max_matting_pixels: the largest image closed-form alpha matting may
+    solve (its memory grows with the whole image: about 0.6 GB a megapixel; None: no
+    limit). raise_hint and matting_hint: what the refusal of an image over max_pixels or
+    max_matting_pixels tells its reader to do; each edge names its own way (the CLI its
+    --max-pixels flag), so the library never speaks of flags."""
 
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_frames: int | None = None
     max_seconds: float | None = None
+    max_matting_pixels: int | None = None
     raise_hint: str = "raise Limits.max_pixels or ALPHACUT_MAX_PIXELS"
+    matting_hint: str = "raise Limits.max_matting_pixels"
 
     def __post_init__(self) -> None:
         if self.max_pixels < 1:
             raise OptionsError("max_pixels must be at least 1")
+        if self.max_matting_pixels is not None and self.max_matting_pixels < 1:
+            raise OptionsError("max_matting_pixels must be at least 1")
         if (self.max_frames is not None and self.max_frames < 1) or (
             self.max_seconds is not None and self.max_seconds <= 0
         ):

@@ -19,7 +19,7 @@ from .options import Limits, RemoveOptions, RuntimeOptions
 from .pipeline import predict_masks
 from .pipeline.edge import require_edge
 from .pipeline.refine import Hints
-from .pipeline.runner import Given, finish
+from .pipeline.runner import Given, admit, finish
 from .pool import ModelPool, model_policy
 
 if TYPE_CHECKING:
@@ -116,6 +116,7 @@ class Remover:
         `automatic`: each mask's refinement without hints, when known (see `finish`)."""
         options = options or self.options
         if masks is None:
+            admit(decoded.image.size, options, self.limits, decoded.source)  # before the model
             masks = self.predict(decoded, options)
         path = options.background_image
         given = Given(

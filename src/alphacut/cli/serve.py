@@ -47,6 +47,14 @@ from .params import runtime_flags
 )
 @click.option("--max-pixels", type=click.IntRange(1), default=80_000_000, show_default=True)
 @click.option(
+    "--max-matting-pixels",
+    type=click.IntRange(0),
+    default=1_000_000,
+    show_default=True,
+    help="Largest image (or video frame) alpha matting (a=true) may solve; 413 beyond. Its "
+    "memory grows with the image, about 0.6 GB a megapixel. 0: no limit.",
+)
+@click.option(
     "--cache-mb",
     type=click.FloatRange(min=0),
     default=128.0,
@@ -128,6 +136,18 @@ from .params import runtime_flags
     help="Video jobs that may wait; beyond: 503.",
 )
 @click.option(
+    "--video-queue-per-key",
+    type=click.IntRange(1),
+    help="Video jobs one API key may have queued or running. [default: half the queue]",
+)
+@click.option(
+    "--video-job-seconds",
+    type=click.FloatRange(min=1),
+    default=3600.0,
+    show_default=True,
+    help="A video job running longer fails (InferenceTimeout) and its output is removed.",
+)
+@click.option(
     "--video-ttl-hours",
     type=click.FloatRange(min=0.001),
     default=24.0,
@@ -171,6 +191,7 @@ def serve_command(**flags: Any) -> None:
         request_timeout_s=flags["timeout"],
         max_upload_bytes=int(flags["max_upload_mb"] * 1024 * 1024),
         max_pixels=flags["max_pixels"],
+        max_matting_pixels=flags["max_matting_pixels"] or None,
         cache_bytes=int(flags["cache_mb"] * 1024 * 1024),
         cors_origins=tuple(flags["cors_origin"]),
         api_keys=load_api_keys(file=flags["api_keys_file"]),
@@ -187,6 +208,8 @@ def serve_command(**flags: Any) -> None:
         video_max_frames=flags["video_max_frames"],
         video_max_pixels=flags["video_max_pixels"],
         video_queue_size=flags["video_queue_size"],
+        video_queue_per_key=flags["video_queue_per_key"],
+        video_job_seconds=flags["video_job_seconds"],
         video_ttl_s=flags["video_ttl_hours"] * 3600,
         video_disk_bytes=int(flags["video_disk_mb"] * 1024 * 1024),
         **({"workers": flags["workers"]} if flags["workers"] else {}),

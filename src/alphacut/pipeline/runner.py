@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from ..errors import ImageTooLarge
 from ..imagefile import DecodedImage
 from ..options import Limits, RemoveOptions
 from .compose import compose
@@ -22,7 +23,7 @@ from .hints import hints_for, read_hints
 from .mask import post_process
 from .refine import Hints, Refinement, automatic_alpha, band_radius, near_strokes, refine_alpha
 
-__all__ = ["Given", "automatic_alphas", "finish", "post_processed"]
+__all__ = ["Given", "admit", "automatic_alphas", "finish", "post_processed"]
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,37 @@ class Given:
     limits: Limits | None = None
 
 
+def admit(
+    size: tuple[int, int],
+    options: RemoveOptions,
+    limits: Limits | None,
+    source: str | None = None,
+) -> None:
+    """ImageTooLarge if a stage `options` ask for may not run on an image of `size` (width,
+    height) under `limits`: closed-form alpha matting, whose memory grows with the whole
+    image. Called before the model runs (a server: before a video job queues), and again
+    by `finish`."""
+    if limits is None or limits.max_matting_pixels is None:
+        return
+    if not options.alpha_matting or options.vitmatte or options.only_mask:
+        return
+    width, height = size
+    if width * height > limits.max_matting_pixels:
+        raise ImageTooLarge(
+            f"alpha matting is limited to {limits.max_matting_pixels / 1e6:.2f} megapixels "
+            f"and this image has {width * height / 1e6:.2f} ({width}x{height}); "
+            f"{limits.matting_hint}",
+            source=source,
+        )
+
+
 def finish(
     decoded: DecodedImage, masks: list[Image.Image], options: RemoveOptions, given: Given
 ) -> Image.Image:
     """The result for `options` from the model's `masks` of `decoded` (as `predict_masks`
     gives them, before post-processing): the RGBA cutout or the mask (mode L)."""
     image = decoded.image
+    admit(image.size, options, given.limits, decoded.source)
     masks = post_processed(masks, options)
     if options.refine is None:
         return compose(image, masks, options, given.background, given.refiner)

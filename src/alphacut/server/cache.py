@@ -14,10 +14,11 @@ from ..options import RemoveOptions
 __all__ = ["KeptUpload", "ResultCache", "UploadCache", "result_key", "upload_key"]
 
 
-def result_key(reference: str, model: str, options: RemoveOptions) -> str:
+def result_key(scope: str, reference: str, model: str, options: RemoveOptions) -> str:
     """A digest of everything that determines the output: the input (by its `upload_key`,
-    so the upload is hashed once per request), the model and the options."""
-    digest = hashlib.sha256(reference.encode())
+    so the upload is hashed once per request), the model and the options; and the API key's
+    scope, so that a hit never tells one key what another uploaded."""
+    digest = hashlib.sha256(scope.encode() + b"\0" + reference.encode())
     digest.update(b"\0" + model.encode() + b"\0" + repr(options).encode())
     return digest.hexdigest()
 
@@ -78,26 +79,27 @@ def upload_key(data: bytes) -> str:
 
 
 class UploadCache:
-    """Thread-safe LRU of `KeptUpload`s by (reference, model), bounded by their bytes."""
+    """Thread-safe LRU of `KeptUpload`s by (scope, reference, model), bounded by their
+    bytes: an upload is found only under the API key's scope that sent it."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple[str, str], KeptUpload] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str, str], KeptUpload] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, reference: str, model: str) -> KeptUpload | None:
+    def get(self, scope: str, reference: str, model: str) -> KeptUpload | None:
         with self._lock:
-            item = self._items.get((reference, model))
+            item = self._items.get((scope, reference, model))
             if item is not None:
-                self._items.move_to_end((reference, model))
+                self._items.move_to_end((scope, reference, model))
             return item
 
-    def put(self, reference: str, model: str, upload: KeptUpload) -> None:
+    def put(self, scope: str, reference: str, model: str, upload: KeptUpload) -> None:
         if self.max_bytes == 0 or upload.size > self.max_bytes // 4:
             return
         with self._lock:
-            self._items[(reference, model)] = upload
-            self._items.move_to_end((reference, model))
+            self._items[(scope, reference, model)] = upload
+            self._items.move_to_end((scope, reference, model))
             while (
                 sum(s.size for s in self._items.values()) > self.max_bytes and len(self._items) > 1
             ):

@@ -25,7 +25,7 @@ from ..models.registry import unknown_model
 from ..options import Limits, RemoveOptions
 from ..pipeline import predict_mask_batch
 from ..pipeline.hints import read_hints
-from ..pipeline.runner import automatic_alphas
+from ..pipeline.runner import admit, automatic_alphas
 from ..pool import ModelPool
 from ..remover import Remover
 from .batcher import MicroBatcher
@@ -35,8 +35,9 @@ from .settings import ServerSettings
 
 #: The server's clients cannot raise its limit; its operator can.
 SERVER_PIXEL_HINT = "the server's limit: alphacut serve --max-pixels"
+SERVER_MATTING_HINT = "the server's limit: alphacut serve --max-matting-pixels"
 
-__all__ = ["Inference", "Result"]
+__all__ = ["SERVER_MATTING_HINT", "SERVER_PIXEL_HINT", "Inference", "Result"]
 
 log = logging.getLogger("alphacut.server")
 
@@ -52,7 +53,12 @@ class Inference:
     def __init__(self, settings: ServerSettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
-        self._limits = Limits(max_pixels=settings.max_pixels, raise_hint=SERVER_PIXEL_HINT)
+        self._limits = Limits(
+            max_pixels=settings.max_pixels,
+            max_matting_pixels=settings.max_matting_pixels,
+            raise_hint=SERVER_PIXEL_HINT,
+            matting_hint=SERVER_MATTING_HINT,
+        )
         # Set once from the operator's flags; every model a request reaches (the main one, a
         # ViTMatte refiner, a video job's) is loaded under it.
         policy = ModelPolicy(
@@ -172,18 +178,20 @@ class Inference:
         model: str,
         options: RemoveOptions,
         source: str,
+        scope: str = "",
     ) -> Result:
         """`remove` with painted hints, for an upload sent now (`data`) or earlier
-        (`reference`); UnknownSource if the server no longer has that one."""
+        (`reference`, sent under the same API key's `scope`); UnknownSource if the server no
+        longer has that one."""
         if data is None:
-            kept = self.uploads.get(reference or "", model)
+            kept = self.uploads.get(scope, reference or "", model)
             if kept is None:
                 raise UnknownSource(
                     f"no upload {reference!r} with model {model} here (it may have expired): "
                     "send the image again as `file`"
                 )
             data = kept.data
-        return await self.remove(data, model, options, source, hints, reference)
+        return await self.remove(data, model, options, source, hints, reference, scope)
 
     async def remove(
         self,
@@ -193,9 +201,11 @@ class Inference:
         source: str,
         hints: bytes | None = None,
         reference: str | None = None,
+        scope: str = "",
     ) -> Result:
         """Process one upload in the pool; Overloaded if no capacity, InferenceTimeout if slow.
-        `reference`: the upload's `upload_key`, when the caller has hashed it already."""
+        `reference`: the upload's `upload_key`, when the caller has hashed it already.
+        `scope`: the API key's, which the upload is kept under for later strokes."""
         self.check_models(options)
         with self._count_lock:
             if self._admitted >= self._capacity:
@@ -207,7 +217,7 @@ class Inference:
             self.metrics.queue_depth.set(self.queued)
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
-            self._workers, self._work, data, model, options, source, hints, reference
+            self._workers, self._work, data, model, options, source, hints, reference, scope
         )
         # The slot is freed when the work really ends, even if the client gave up earlier,
         # so abandoned requests still count against capacity while they use a core.
@@ -232,6 +242,7 @@ class Inference:
         source: str,
         hints: bytes | None,
         reference: str | None,
+        scope: str,
     ) -> Result:
         with self._count_lock:
             self._running += 1
@@ -242,11 +253,12 @@ class Inference:
             session = self.session(model)
             remover = self.remover(session)
             decoded = remover.decode(data, source=source)
+            admit(decoded.image.size, options, self._limits, source)  # before the model
             reference = reference or upload_key(data)
-            kept = self.uploads.get(reference, model)
+            kept = self.uploads.get(scope, reference, model)
             if kept is None:
                 kept = KeptUpload(data, self._masks(remover, decoded, model, options))
-                self.uploads.put(reference, model, kept)
+                self.uploads.put(scope, reference, model, kept)
             painted = read_hints(hints, decoded.image.size, self._limits) if hints else None
             automatic = (
                 self._automatic(kept, decoded, options)

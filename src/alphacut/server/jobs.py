@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import AlphacutError, Overloaded
+from ..errors import AlphacutError, InferenceTimeout, Overloaded, VideoTooLarge
 
 __all__ = ["MEDIA_TYPES", "JobRequest", "JobStore"]
 
@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     fps REAL,
     error_type TEXT,
     error_message TEXT,
-    result_bytes INTEGER
+    result_bytes INTEGER,
+    owner TEXT NOT NULL DEFAULT ''
 )
 """
 
@@ -94,6 +95,8 @@ class JobStore:
         queue_size: int = 4,
         ttl_s: float = 24 * 3600,
         disk_bytes: int = 4 << 30,
+        job_seconds: float | None = None,
+        owner_share: int | None = None,
         on_finish: Callable[[str], None] | None = None,
     ) -> None:
         self.folder = folder
@@ -102,6 +105,8 @@ class JobStore:
         self._queue_size = queue_size
         self._ttl_s = ttl_s
         self._disk_bytes = disk_bytes
+        self._job_seconds = job_seconds
+        self._owner_share = owner_share
         folder.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(folder / "jobs.sqlite", check_same_thread=False)
         self._db.row_factory = sqlite3.Row
@@ -110,6 +115,9 @@ class JobStore:
         self._queue: queue.Queue[str | None] = queue.Queue()
         with self._lock, self._db:
             self._db.execute(_SCHEMA)
+            columns = {r["name"] for r in self._db.execute("PRAGMA table_info(jobs)")}
+            if "owner" not in columns:  # a state folder from before jobs had owners
+                self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
             self._db.execute(
                 "UPDATE jobs SET state='failed', finished=?, error_type='Interrupted', "
                 "error_message='the server stopped while this job was running; send it again' "
@@ -127,13 +135,23 @@ class JobStore:
 
     # ---- the client's side -------------------------------------------------------------
 
-    def submit(self, upload: Path, request: JobRequest) -> str:
-        """Queue a job for the file at `upload`, which moves into the job's folder."""
+    def submit(self, upload: Path, request: JobRequest, owner: str = "") -> str:
+        """Queue a job for the file at `upload`, which moves into the job's folder. `owner`:
+        the API key's scope; only it can see the job, and with `owner_share` it may hold
+        no more than that many of the queued and running jobs."""
         self.sweep(room=upload.stat().st_size)
         with self._lock:
             waiting = self._count("state IN ('queued', 'running')")
             if waiting >= self._queue_size + 1:
                 raise Overloaded(f"the video queue is full ({self._queue_size} waiting)")
+            share = self._owner_share
+            if share is not None and owner:
+                own = self._count("state IN ('queued', 'running') AND owner=?", owner)
+                if own >= share:
+                    raise Overloaded(
+                        f"this API key has {own} video jobs queued or running, its share of "
+                        "the queue; wait for one to finish"
+                    )
             if self._disk_used() + upload.stat().st_size > self._disk_bytes:
                 raise Overloaded("the video results use all the disk allowed; try later")
             job = uuid.uuid4().hex
@@ -142,30 +160,34 @@ class JobStore:
             shutil.move(str(upload), home / "input")
             with self._db:
                 self._db.execute(
-                    "INSERT INTO jobs (id, state, name, format, request, created, frames_total) "
-                    "VALUES (?, 'queued', ?, ?, ?, ?, ?)",
+                    "INSERT INTO jobs (id, state, name, format, request, created, frames_total, "
+                    "owner) VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
                     (job, request.name, request.format, json.dumps(request.params),
-                     time.time(), request.frames_expected),
+                     time.time(), request.frames_expected, owner),
                 )  # fmt: skip
         self._queue.put(job)
         return job
 
-    def get(self, job: str) -> dict[str, Any] | None:
+    def get(self, job: str, owner: str = "") -> dict[str, Any] | None:
+        """The job's state, None if there is none of `owner`'s by that id."""
         with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE id=?", (job,)).fetchone()
+            row = self._db.execute(
+                "SELECT * FROM jobs WHERE id=? AND owner=?", (job, owner)
+            ).fetchone()
         return None if row is None else _describe(row)
 
-    def result(self, job: str) -> Path | None:
-        """The finished output's path, None unless the job is done."""
-        found = self.get(job)
+    def result(self, job: str, owner: str = "") -> Path | None:
+        """The finished output's path, None unless `owner`'s job is done."""
+        found = self.get(job, owner)
         if found is None or found["state"] != "done":
             return None
         path = self.folder / job / f"result.{found['format']}"
         return path if path.is_file() else None
 
-    def cancel(self, job: str) -> dict[str, Any] | None:
-        """Stop a queued or running job, or delete a finished one; None if unknown."""
-        found = self.get(job)
+    def cancel(self, job: str, owner: str = "") -> dict[str, Any] | None:
+        """Stop a queued or running job, or delete a finished one; None if `owner` has no
+        such job."""
+        found = self.get(job, owner)
         if found is None:
             return None
         if found["state"] in _FINISHED:
@@ -216,8 +238,9 @@ class JobStore:
         """The jobs' files; uploads still arriving (in incoming/) are counted as they join."""
         return sum(_size(p) for p in self.folder.iterdir() if p.is_dir() and p.name != "incoming")
 
-    def _count(self, where: str) -> int:
-        return int(self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}").fetchone()[0])
+    def _count(self, where: str, *values: str) -> int:
+        found = self._db.execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", values).fetchone()
+        return int(found[0])
 
     # ---- the worker --------------------------------------------------------------------
 
@@ -251,10 +274,15 @@ class JobStore:
             if now - last >= _PROGRESS_EVERY_S:
                 last = now
                 self._update(job, done, expected, done / max(time.time() - started, 1e-6))
+                self._check_budgets(started)
 
         destination = home / f"result.{request.format}"
         try:
-            frames = self._runner(home / "input", destination, request, progress)
+            try:
+                frames = self._runner(home / "input", destination, request, progress)
+            finally:  # before the job's state changes, so no one sees it finished with it
+                with contextlib.suppress(OSError):
+                    (home / "input").unlink()
         except _Cancelled:
             self._finish(job, "cancelled")
             shutil.rmtree(home, ignore_errors=True)
@@ -266,10 +294,25 @@ class JobStore:
             log.exception("video job %s", job)
             self._finish(job, "failed", "InternalError", f"internal error ({type(exc).__name__})")
             return
-        finally:
-            with contextlib.suppress(OSError):
-                (home / "input").unlink()
         self._finish(job, "done", size=destination.stat().st_size, frames=frames)
+        self.sweep()  # the new result may leave older ones over the budget
+
+    def _check_budgets(self, started: float) -> None:
+        """Stop a running job (its partial output is removed by the runner) once it has run
+        past the time allowed, or once the jobs' files, its own output as it is written
+        included, pass the disk budget."""
+        if self._job_seconds is not None and time.time() - started > self._job_seconds:
+            raise InferenceTimeout(
+                f"the job ran past the server's limit of {self._job_seconds:g} s a video "
+                "(alphacut serve --video-job-seconds)"
+            )
+        if self._disk_used() > self._disk_bytes:
+            self.sweep()  # older finished results make room first
+        if self._disk_used() > self._disk_bytes:
+            raise VideoTooLarge(
+                f"the job's output passed the server's disk budget for video "
+                f"({self._disk_bytes / 1e6:g} MB, alphacut serve --video-disk-mb)"
+            )
 
     def _update(self, job: str, done: int, expected: int, fps: float) -> None:
         with self._lock, self._db:

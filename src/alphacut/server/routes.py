@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import hmac
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,30 @@ def _settings(request: Request) -> ServerSettings:
 
 
 def require_api_key(request: Request) -> None:
+    """With API keys, refuse a request without a valid one (401); note the key's scope in
+    `request.state.scope`, which every upload, cached result and job is kept under, so no
+    key reaches another's. Without keys, every client shares one scope ("")."""
+    request.state.scope = ""
     keys = _settings(request).api_keys
     if not keys:
         return
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.strip(), k) for k in keys):
+    # Headers arrive as latin-1 text: compare the bytes sent with each key's UTF-8 bytes, in
+    # constant time (a non-ASCII token is just a wrong one).
+    sent = token.strip().encode("latin-1", "replace")
+    matched = [k for k in keys if hmac.compare_digest(sent, k.encode())]
+    if scheme.lower() != "bearer" or not matched:
         raise AuthenticationFailed("missing or invalid API key (send Authorization: Bearer <key>)")
+    request.state.scope = key_scope(matched[0])
+
+
+def key_scope(key: str) -> str:
+    """What a key's data is kept under: a digest, so no key is stored in a cache or table."""
+    return hashlib.sha256(b"alphacut scope\0" + key.encode()).hexdigest()[:32]
+
+
+def request_scope(request: Request) -> str:
+    return str(getattr(request.state, "scope", ""))
 
 
 def _option_schema() -> dict[str, Any]:
@@ -155,7 +174,8 @@ async def _respond(request: Request, data: bytes, params: dict[str, str], name: 
     inference: Inference = state.inference
     model, options = _model_and_options(request, params, data, name)
     reference = upload_key(data)
-    key = result_key(reference, model, options)
+    scope = request_scope(request)
+    key = result_key(scope, reference, model, options)
     etag = f'"{key[:40]}"'
     headers = {
         "ETag": etag,
@@ -173,7 +193,9 @@ async def _respond(request: Request, data: bytes, params: dict[str, str], name: 
             cached[0], media_type=cached[1], headers={**headers, "X-Alphacut-Cache": "hit"}
         )
     state.metrics.cache_misses.inc()
-    result: Result = await inference.remove(data, model, options, source=name, reference=reference)
+    result: Result = await inference.remove(
+        data, model, options, source=name, reference=reference, scope=scope
+    )
     state.cache.put(key, result.data, result.media_type)
     state.metrics.cache_bytes.set(state.cache.size)
     return Response(
@@ -218,7 +240,7 @@ async def _refined(
     if options.refine is None:
         options = options.replace(refine="auto")
     inference: Inference = request.app.state.inference
-    result = await inference.refine(data, reference, hints, model, options, name)
+    result = await inference.refine(data, reference, hints, model, options, name, request_scope(request))
     return Response(
         result.data,
         media_type=result.media_type,

@@ -22,7 +22,9 @@ class ServerSettings:
     allow_downloads: whether a request may trigger a model download (off: only cached models).
     workers: inferences run at once; queue_size: requests allowed to wait beyond that, after
     which the answer is 503 with Retry-After. request_timeout_s: per-request limit (504).
-    max_upload_bytes: larger bodies get 413 before they are read. cache_bytes: result cache
+    max_upload_bytes: larger bodies get 413 before they are read. max_matting_pixels: the
+    largest image (or video frame) alpha matting (`a=true`) may solve, 413 beyond (its
+    memory grows with the image: about 0.6 GB a megapixel; None: no limit). cache_bytes: result cache
     size (0 turns it off). source_cache_bytes: uploads kept with their masks for
     POST /api/refine (0: every stroke sends its image again). api_keys: when non-empty, /api/* needs `Authorization: Bearer <key>`.
     cors_origins: allowed browser origins (empty: no CORS headers, the locked-down default).
@@ -32,8 +34,11 @@ class ServerSettings:
     Video jobs (POST /api/video): state_dir holds their SQLite state, uploads and results
     (None: $ALPHACUT_CACHE_DIR/jobs); video_max_upload_bytes, video_max_seconds,
     video_max_frames and video_max_pixels bound what is accepted (413 beyond);
-    video_queue_size jobs may wait (503 beyond); results live video_ttl_s seconds, and
-    all jobs' files together stay under video_disk_bytes.
+    video_queue_size jobs may wait (503 beyond), at most video_queue_per_key of them (queued
+    or running) one API key's when keys are set (None: half the queue, at least one); a job
+    runs at most video_job_seconds; results live video_ttl_s seconds, and all jobs' files
+    together, outputs counted while they are written, stay under video_disk_bytes (a job
+    that would pass it fails as VideoTooLarge).
     """
 
     default_model: str = "u2netp"
@@ -44,6 +49,7 @@ class ServerSettings:
     request_timeout_s: float = 60.0
     max_upload_bytes: int = 25 * 1024 * 1024
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_matting_pixels: int | None = 1_000_000
     cache_bytes: int = 128 * 1024 * 1024
     source_cache_bytes: int = 256 * 1024 * 1024
     api_keys: tuple[str, ...] = ()
@@ -63,6 +69,8 @@ class ServerSettings:
     video_max_frames: int = 36_000
     video_max_pixels: int = 3840 * 2160
     video_queue_size: int = 4
+    video_queue_per_key: int | None = None
+    video_job_seconds: float = 3600.0
     video_ttl_s: float = 24 * 3600.0
     video_disk_bytes: int = 8 * 1024**3
 
@@ -82,6 +90,14 @@ class ServerSettings:
                 raise OptionsError(f"{name} must be at least 1")
         if self.video_max_seconds <= 0 or self.video_ttl_s <= 0 or self.video_queue_size < 0:
             raise OptionsError("video limits must be positive")
+        if self.video_job_seconds <= 0:
+            raise OptionsError("video_job_seconds must be positive")
+        if self.video_queue_per_key is None:
+            object.__setattr__(
+                self, "video_queue_per_key", max(1, (self.video_queue_size + 1) // 2)
+            )
+        elif self.video_queue_per_key < 1:
+            raise OptionsError("video_queue_per_key must be at least 1")
 
     @property
     def jobs_dir(self) -> Path:

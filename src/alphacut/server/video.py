@@ -23,9 +23,10 @@ from .._extras import installed
 from ..errors import InputError, JobNotFound, JobNotReady, MissingDependency, OptionsError
 from ..options import Limits, RemoveOptions, options_from_params
 from ..video.options import VIDEO_SETTINGS
+from .inference import SERVER_MATTING_HINT
 from .jobs import MEDIA_TYPES, JobRequest, JobStore
 from .metrics import Metrics
-from .routes import require_api_key
+from .routes import request_scope, require_api_key
 from .settings import ServerSettings
 
 if TYPE_CHECKING:
@@ -86,7 +87,9 @@ def _limits(settings: ServerSettings) -> Limits:
         max_pixels=settings.video_max_pixels,
         max_frames=settings.video_max_frames,
         max_seconds=settings.video_max_seconds,
+        max_matting_pixels=settings.max_matting_pixels,
         raise_hint="the server's limit: alphacut serve --video-max-pixels",
+        matting_hint=SERVER_MATTING_HINT,
     )
 
 
@@ -128,16 +131,21 @@ def make_job_store(app_state: Any, settings: ServerSettings, metrics: Metrics) -
         queue_size=settings.video_queue_size,
         ttl_s=settings.video_ttl_s,
         disk_bytes=settings.video_disk_bytes,
+        job_seconds=settings.video_job_seconds,
+        owner_share=settings.video_queue_per_key if settings.api_keys else None,
         on_finish=lambda state: metrics.video_jobs.labels(state).inc(),
     )
 
 
-def _probe(path: Path, name: str, limits: Limits) -> int:
-    """Open the upload as a video under the limits; its frame count (0 if unknown)."""
+def _probe(path: Path, name: str, limits: Limits, options: RemoveOptions) -> int:
+    """Open the upload as a video under the limits, which its frames must meet for the
+    stages `options` ask for; its frame count (0 if unknown)."""
+    from ..pipeline.runner import admit
     from ..video import VideoSource
 
     with VideoSource(path, limits) as video:
         info = video.info
+    admit((info.width, info.height), options, limits, name)
     if info.frames:
         return info.frames
     return round(info.duration * float(info.rate)) if info.duration else 0
@@ -181,11 +189,11 @@ async def submit_video(request: Request) -> JSONResponse:
         if path.stat().st_size == 0:
             raise InputError("the upload is empty (0 bytes)", source=name)
         frames = await loop.run_in_executor(
-            None, functools.partial(_probe, path, name, _limits(settings))
+            None, functools.partial(_probe, path, name, _limits(settings), options)
         )
         params = {**params, "model": model, "format": fmt}
         job = await loop.run_in_executor(
-            None, jobs.submit, path, JobRequest(name, fmt, params, frames)
+            None, jobs.submit, path, JobRequest(name, fmt, params, frames), request_scope(request)
         )
     finally:
         path.unlink(missing_ok=True)  # moved into the job's folder unless refused
@@ -199,7 +207,7 @@ async def submit_video(request: Request) -> JSONResponse:
 @video_router.get("/jobs/{job}")
 async def job_status(request: Request, job: str) -> dict[str, Any]:
     """A job's state, progress (frames, fraction, fps, ETA) and error, if any."""
-    found = _jobs(request).get(job)
+    found = _jobs(request).get(job, request_scope(request))
     if found is None:
         raise _unknown(job)
     return {**found, **_links(job)}
@@ -209,10 +217,10 @@ async def job_status(request: Request, job: str) -> dict[str, Any]:
 async def job_result(request: Request, job: str) -> FileResponse:
     """The finished video; 409 while the job is not done."""
     jobs = _jobs(request)
-    found = jobs.get(job)
+    found = jobs.get(job, request_scope(request))
     if found is None:
         raise _unknown(job)
-    path = jobs.result(job)
+    path = jobs.result(job, request_scope(request))
     if path is None:
         raise JobNotReady(f"job {job} is {found['state']}, not done")
     stem = Path(found["name"]).stem or "video"
@@ -228,7 +236,7 @@ async def job_result(request: Request, job: str) -> FileResponse:
 @video_router.delete("/jobs/{job}")
 async def cancel_job(request: Request, job: str) -> dict[str, Any]:
     """Cancel a queued or running job, or delete a finished one and its file."""
-    found = _jobs(request).cancel(job)
+    found = _jobs(request).cancel(job, request_scope(request))
     if found is None:
         raise _unknown(job)
     return found

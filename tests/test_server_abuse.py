@@ -44,10 +44,14 @@ def test_matting_sizes_are_bounded_before_they_cost_memory() -> None:
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
 
 
-def test_a_non_ascii_bearer_token_is_a_401_not_a_500(tmp_path: Path) -> None:
+def test_a_non_ascii_bearer_token_is_a_401_not_a_500_and_errors_name_no_server_path(
+    tmp_path: Path,
+) -> None:
     keys = tmp_path / "keys"
     keys.write_text("secret-1\n")
-    with live_server("--api-keys-file", str(keys)) as (base, process):
+    key = {"Authorization": "Bearer secret-1"}
+    flags = ("--api-keys-file", str(keys), "--state-dir", str(tmp_path / "state"))
+    with live_server(*flags) as (base, process):
         host, port = base.removeprefix("http://").split(":")
         for token in ("s\xe9cret-1".encode("latin-1"), "sécret-1".encode()):
             connection = http.client.HTTPConnection(host, int(port), timeout=30)
@@ -58,13 +62,18 @@ def test_a_non_ascii_bearer_token_is_a_401_not_a_500(tmp_path: Path) -> None:
             answer = connection.getresponse()
             assert answer.status == 401, answer.read()
             connection.close()
-        ok = httpx.post(
-            f"{base}/api/remove",
-            content=PHOTO,
-            headers={"Authorization": "Bearer secret-1"},
-            timeout=60,
-        )
+        ok = httpx.post(f"{base}/api/remove", content=PHOTO, headers=key, timeout=60)
         assert ok.status_code == 200
+        # /metrics lists routes and error counts: the operator's, behind the key.
+        assert httpx.get(f"{base}/metrics", timeout=10).status_code == 401
+        assert httpx.get(f"{base}/metrics", headers=key, timeout=10).status_code == 200
+        notes = {"file": ("notes.mp4", b"not a video at all", "video/mp4")}
+        refused = httpx.post(f"{base}/api/video", files=notes, headers=key, timeout=30)
+        assert refused.status_code == 415, refused.text
+        message = refused.json()["error"]["message"]
+        assert "not a video" in message
+        assert str(tmp_path) not in message
+        assert "/incoming/" not in message
     assert process.stderr is not None
     assert b"Traceback" not in process.stderr.read()
 
@@ -118,3 +127,43 @@ def test_one_key_never_reaches_another_keys_uploads_results_or_jobs(tmp_path: Pa
             "queued", "running",
         )  # fmt: skip
         assert httpx.delete(f"{base}{status_url}", headers=a, timeout=10).status_code == 200
+
+
+def test_slow_clients_are_cut_off_and_the_server_keeps_answering() -> None:
+    """20 connections trickling their headers (slowloris) are closed after --header-timeout;
+    an upload that goes silent gets a 408 after --body-timeout; /healthz answers throughout."""
+    import socket
+
+    with live_server("--header-timeout", "1", "--body-timeout", "1") as (base, _):
+        host, port = base.removeprefix("http://").split(":")
+        slow = []
+        for _ in range(20):
+            connection = socket.create_connection((host, int(port)), timeout=10)
+            connection.sendall(b"POST /api/remove HTTP/1.1\r\nHost: x\r\n")
+            slow.append(connection)
+        started = time.monotonic()
+        closed = 0
+        while time.monotonic() - started < 6 and closed < len(slow):
+            assert httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+            closed = 0
+            for connection in slow:
+                try:
+                    connection.sendall(b"X-Slow: 1\r\n")  # a header line now and then
+                    connection.settimeout(0.01)
+                    closed += connection.recv(1) == b""
+                except (TimeoutError, OSError) as exc:
+                    closed += not isinstance(exc, TimeoutError)
+            time.sleep(0.3)
+        assert closed == len(slow), f"{closed} of {len(slow)} closed"
+        assert time.monotonic() - started < 6
+
+        stalled = socket.create_connection((host, int(port)), timeout=10)
+        stalled.sendall(
+            b"POST /api/remove HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + PHOTO[:100]
+        )
+        answer = b""
+        while b"UploadStalled" not in answer and (chunk := stalled.recv(65536)):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b"UploadStalled" in answer
+        assert httpx.get(f"{base}/healthz", timeout=2).status_code == 200

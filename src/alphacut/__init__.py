@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         UnknownSource,
         UnsupportedImage,
         UnsupportedVideo,
+        UploadStalled,
         VideoTooLarge,
     )
     from .models import MODELS, ModelPolicy, ModelSpec, Session, ensure_model
@@ -94,6 +95,7 @@ _EXPORTS: dict[str, str] = {
     "VideoOptions": "video",
     "Smoothing": "video",
     "ImageTooLarge": "errors",
+    "UploadStalled": "errors",
     "ModelError": "errors",
     "ModelNotFound": "errors",
     "InvalidModel": "errors",
@@ -155,6 +157,7 @@ __all__ = [
     "UnknownSource",
     "UnsupportedImage",
     "UnsupportedVideo",
+    "UploadStalled",
     "VideoOptions",
     "VideoReport",
     "VideoTooLarge",

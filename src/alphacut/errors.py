@@ -8,6 +8,7 @@ The tree::
     │   ├── InputNotFound               exit 66  HTTP 404   no such file, folder or object; a pattern that matches none
     │   ├── UnsupportedImage            exit 65  HTTP 415   empty, not an image, truncated, corrupt
     │   ├── ImageTooLarge               exit 65  HTTP 413   over the pixel limit (decompression bomb)
+    │   ├── UploadStalled               exit 65  HTTP 408   an upload stopped arriving
     │   ├── UnsupportedVideo            exit 65  HTTP 415   not a video, no video stream, no frames, corrupt
     │   │   └── VideoTooLarge           exit 65  HTTP 413   over the frame-size, frame-count or duration limit
     │   ├── UnknownSource               exit 65  HTTP 404   a refine names an upload the server no longer has
@@ -114,6 +115,10 @@ class UnsupportedImage(InputError):
 
 class ImageTooLarge(InputError):
     http_status = 413
+
+
+class UploadStalled(InputError):
+    http_status = 408
 
 
 class UnsupportedVideo(InputError):

@@ -62,6 +62,32 @@ from .params import runtime_flags
     help="Result cache size; 0 turns it off.",
 )
 @click.option(
+    "--limit-concurrency",
+    type=click.IntRange(1),
+    default=128,
+    show_default=True,
+    help="Connections and requests at once; beyond, uvicorn answers 503.",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a request's headers may take to arrive before the connection closes.",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.1),
+    default=15.0,
+    show_default=True,
+    help="Seconds an upload may go silent before it is refused (408).",
+)
+@click.option(
+    "--metrics-public",
+    is_flag=True,
+    help="Serve /metrics without the API key (default: the key is needed when keys are set).",
+)
+@click.option(
     "--cors-origin", multiple=True, help="Allowed browser origin (repeatable). [default: none]"
 )
 @click.option(
@@ -179,6 +205,7 @@ def serve_command(**flags: Any) -> None:
     import uvicorn
 
     from ..server import ServerSettings, create_app, load_api_keys
+    from ..server.protocol import guarded_protocol
     from .choice import ModelFlags
 
     settings = ServerSettings(
@@ -195,6 +222,8 @@ def serve_command(**flags: Any) -> None:
         cache_bytes=int(flags["cache_mb"] * 1024 * 1024),
         cors_origins=tuple(flags["cors_origin"]),
         api_keys=load_api_keys(file=flags["api_keys_file"]),
+        metrics_public=flags["metrics_public"],
+        body_timeout_s=flags["body_timeout"],
         allow_url=flags["allow_url"],
         max_batch=flags["max_batch"],
         batch_wait_ms=flags["batch_wait_ms"],
@@ -224,6 +253,8 @@ def serve_command(**flags: Any) -> None:
         access_log=False,  # alphacut.access logs one JSON line per request instead
         timeout_graceful_shutdown=flags["graceful_timeout"],
         server_header=False,
+        http=guarded_protocol(flags["header_timeout"]),
+        limit_concurrency=flags["limit_concurrency"],
     )
     DrainingServer(config, app, flags["drain_seconds"]).run()
 

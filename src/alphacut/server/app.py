@@ -22,6 +22,7 @@ from .cache import ResultCache
 from .inference import Inference
 from .metrics import Metrics
 from .middleware import BodyLimitMiddleware, EdgeMiddleware, error_body
+from .redact import public_message
 from .routes import STATIC_DIR, api_router, public_router
 from .settings import ServerSettings
 from .video import LazyJobs, video_router
@@ -85,6 +86,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         BodyLimitMiddleware,
         max_bytes=settings.max_upload_bytes,
         paths={"/api/video": settings.video_max_upload_bytes},
+        idle_seconds=settings.body_timeout_s,
     )
     app.add_middleware(
         EdgeMiddleware, metrics=metrics, is_draining=lambda: bool(app.state.draining)
@@ -132,7 +134,7 @@ def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
             headers["WWW-Authenticate"] = "Bearer"
         if exc.http_status >= 500 and not isinstance(exc, Overloaded):
             log.error("%s on %s: %s", exc.kind, request.url.path, exc)
-        return _json_error(exc.http_status, exc.kind, str(exc), headers)
+        return _json_error(exc.http_status, exc.kind, public_message(exc), headers)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AlphacutError, InferenceTimeout, Overloaded, VideoTooLarge
+from .redact import public_message
 
 __all__ = ["MEDIA_TYPES", "JobRequest", "JobStore"]
 
@@ -288,7 +289,7 @@ class JobStore:
             shutil.rmtree(home, ignore_errors=True)
             return
         except AlphacutError as exc:
-            self._finish(job, "failed", exc.kind, getattr(exc, "reason", str(exc)))
+            self._finish(job, "failed", exc.kind, public_message(exc, reason=True))
             return
         except Exception as exc:
             log.exception("video job %s", job)

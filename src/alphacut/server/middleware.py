@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ..errors import ImageTooLarge
+from ..errors import ImageTooLarge, UploadStalled
 from .metrics import Metrics
 
 __all__ = ["BodyLimitMiddleware", "EdgeMiddleware", "error_body"]
@@ -76,10 +76,17 @@ class BodyLimitMiddleware:
     read. Either way the 413 is sent first and the unread rest of the body is then drained
     (bounded), so every client can read it."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, paths: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        paths: dict[str, int] | None = None,
+        idle_seconds: float = 15.0,
+    ) -> None:
         self.app = app
         self.default_bytes = max_bytes
         self.paths = paths or {}
+        self.idle_seconds = idle_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
@@ -101,7 +108,12 @@ class BodyLimitMiddleware:
                 return
 
         async def limited_receive() -> Message:
-            message = await body.receive()
+            try:
+                message = await asyncio.wait_for(body.receive(), self.idle_seconds)
+            except asyncio.TimeoutError:
+                raise UploadStalled(
+                    f"the upload stopped arriving for {self.idle_seconds:g} s", source="upload"
+                ) from None
             if body.received > max_bytes:
                 raise ImageTooLarge(limit_text, source="upload")
             return message

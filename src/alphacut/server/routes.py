@@ -240,7 +240,9 @@ async def _refined(
     if options.refine is None:
         options = options.replace(refine="auto")
     inference: Inference = request.app.state.inference
-    result = await inference.refine(data, reference, hints, model, options, name, request_scope(request))
+    result = await inference.refine(
+        data, reference, hints, model, options, name, request_scope(request)
+    )
     return Response(
         result.data,
         media_type=result.media_type,
@@ -307,6 +309,8 @@ async def readyz(request: Request) -> JSONResponse:
 async def metrics(request: Request) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST
 
+    if not _settings(request).metrics_public:
+        require_api_key(request)  # routes, statuses and error counts are the operator's
     state = request.app.state
     state.metrics.queue_depth.set(state.inference.queued)
     return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)

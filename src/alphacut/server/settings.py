@@ -22,11 +22,13 @@ class ServerSettings:
     allow_downloads: whether a request may trigger a model download (off: only cached models).
     workers: inferences run at once; queue_size: requests allowed to wait beyond that, after
     which the answer is 503 with Retry-After. request_timeout_s: per-request limit (504).
-    max_upload_bytes: larger bodies get 413 before they are read. max_matting_pixels: the
+    max_upload_bytes: larger bodies get 413 before they are read; body_timeout_s: an upload
+    silent that long is refused (408). max_matting_pixels: the
     largest image (or video frame) alpha matting (`a=true`) may solve, 413 beyond (its
     memory grows with the image: about 0.6 GB a megapixel; None: no limit). cache_bytes: result cache
     size (0 turns it off). source_cache_bytes: uploads kept with their masks for
-    POST /api/refine (0: every stroke sends its image again). api_keys: when non-empty, /api/* needs `Authorization: Bearer <key>`.
+    POST /api/refine (0: every stroke sends its image again). api_keys: when non-empty, /api/*
+    and /metrics need `Authorization: Bearer <key>` (/metrics not with metrics_public).
     cors_origins: allowed browser origins (empty: no CORS headers, the locked-down default).
     allow_url: enable GET /api/remove?url=… ; url_allow_networks: private CIDRs it may reach.
     max_batch: above 1, concurrent requests share model runs of up to this many images, each
@@ -53,6 +55,8 @@ class ServerSettings:
     cache_bytes: int = 128 * 1024 * 1024
     source_cache_bytes: int = 256 * 1024 * 1024
     api_keys: tuple[str, ...] = ()
+    metrics_public: bool = False
+    body_timeout_s: float = 15.0
     cors_origins: tuple[str, ...] = ()
     allow_url: bool = False
     url_max_bytes: int = 25 * 1024 * 1024

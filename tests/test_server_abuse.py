@@ -167,3 +167,30 @@ def test_slow_clients_are_cut_off_and_the_server_keeps_answering() -> None:
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
         assert b"UploadStalled" in answer
         assert httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+
+
+def test_the_page_is_hardened_and_other_sites_cannot_drive_a_keyless_server() -> None:
+    with live_server() as (base, _):
+        own = base.removeprefix("http://")
+        page = httpx.get(f"{base}/", timeout=10)
+        assert page.status_code == 200
+        policy = page.headers["content-security-policy"]
+        assert "script-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        # DNS rebinding: a name that resolves to 127.0.0.1 but is not this server's.
+        rebound = httpx.get(f"{base}/api/config", headers={"Host": "evil.example"}, timeout=10)
+        assert rebound.status_code == 421
+        assert httpx.get(f"{base}/api/config", headers={"Host": "localhost"}).status_code == 200
+        # A form on another site posting here (a "simple" request: no preflight).
+        elsewhere = httpx.post(
+            f"{base}/api/remove", content=PHOTO, headers={"Origin": "http://evil.example"}
+        )
+        assert elsewhere.status_code == 403
+        assert elsewhere.json()["error"]["type"] == "OriginRefused"
+        same = httpx.post(
+            f"{base}/api/remove", content=PHOTO, headers={"Origin": f"http://{own}"}, timeout=60
+        )
+        assert same.status_code == 200

@@ -221,3 +221,18 @@ def test_download_all_builds_a_zip(page, page_errors, tmp_path: Path) -> None:
     with Image.open(io.BytesIO(data)) as image:
         assert (image.size, image.mode) == ((480, 360), "RGBA")
     assert page_errors == []
+
+
+def test_the_api_docs_render_offline(browser, base_url: str, page_errors) -> None:
+    """Swagger UI comes from the package (this browser reaches nothing else), under the
+    docs' own Content-Security-Policy."""
+    from web import open_page
+
+    context, page = open_page(browser, base_url, page_errors)
+    try:
+        page.goto(base_url + "/docs")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("alphacut", timeout=20_000)
+        expect(page.locator(".opblock-summary-path").first).to_be_visible()
+        assert page_errors == []
+    finally:
+        context.close()

@@ -120,6 +120,14 @@ def open_page(browser, base_url: str, errors: list[str], **context_options):
     context = browser.new_context(accept_downloads=True, **context_options)
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # The server's Content-Security-Policy allows no inline script or style: a violation is
+    # a page error too.
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     page.goto(base_url + "/")
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
     return context, page

@@ -36,6 +36,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "fastapi": ("FastAPI", "server"),
     "starlette": ("FastAPI", "server"),
     "uvicorn": ("uvicorn", "server"),
+    "swagger_ui": ("swagger-ui-py", "server"),
     "python_multipart": ("python-multipart", "server"),
     "prometheus_client": ("prometheus-client", "server"),
 }

@@ -31,7 +31,9 @@ The tree::
     ├── InferenceError                  exit 70  HTTP 500   ONNX Runtime failed while running
     ├── Overloaded                      exit 75  HTTP 503   no capacity left; try again later
     ├── InferenceTimeout                exit 75  HTTP 504   a request ran past its time limit
-    └── AuthenticationFailed            exit 77  HTTP 401   a missing or wrong API key
+    ├── AuthenticationFailed            exit 77  HTTP 401   a missing or wrong API key
+    │   └── OriginRefused               exit 77  HTTP 403   a cross-site request to a server without keys
+    └── HostNotAllowed                  exit 64  HTTP 421   a Host header the server does not answer to
 
 Each class carries the exit code the CLI uses and the HTTP status the server
 answers with, so both edges map errors in one place.
@@ -243,3 +245,12 @@ class InferenceTimeout(AlphacutError):
 class AuthenticationFailed(AlphacutError):
     exit_code = 77
     http_status = 401
+
+
+class OriginRefused(AuthenticationFailed):
+    http_status = 403
+
+
+class HostNotAllowed(AlphacutError):
+    exit_code = 64
+    http_status = 421

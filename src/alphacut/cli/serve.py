@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,14 @@ from .params import runtime_flags
     default=15.0,
     show_default=True,
     help="Seconds an upload may go silent before it is refused (408).",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Host header name the server answers to (repeatable; '*': any). [default: on a "
+    "loopback address, it and localhost, 127.0.0.1 and ::1; elsewhere any]",
 )
 @click.option(
     "--metrics-public",
@@ -223,6 +232,7 @@ def serve_command(**flags: Any) -> None:
         cors_origins=tuple(flags["cors_origin"]),
         api_keys=load_api_keys(file=flags["api_keys_file"]),
         metrics_public=flags["metrics_public"],
+        allowed_hosts=allowed_hosts(flags["host"], flags["allowed_hosts"]),
         body_timeout_s=flags["body_timeout"],
         allow_url=flags["allow_url"],
         max_batch=flags["max_batch"],
@@ -259,12 +269,29 @@ def serve_command(**flags: Any) -> None:
     DrainingServer(config, app, flags["drain_seconds"]).run()
 
 
+def allowed_hosts(bound: str, named: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The Host names to answer: those named ('*': any); by default, on a loopback address
+    its own names only (a DNS-rebinding page cannot reach it), elsewhere any."""
+    if "*" in named:
+        return None
+    if named:
+        return named
+    import ipaddress
+
+    loopback = bound == "localhost"
+    with contextlib.suppress(ValueError):
+        loopback = ipaddress.ip_address(bound).is_loopback
+    return (bound, "localhost", "127.0.0.1", "::1") if loopback else None
+
+
 def require_server() -> None:
     """Import the server's extras now: a missing one is one MissingDependency line."""
     from .._extras import installed, require
 
     for module in ("fastapi", "uvicorn", "prometheus_client"):
         require(module, "alphacut serve")
+    if not installed("swagger_ui"):  # only its files are served: see server.app
+        require("swagger_ui", "alphacut serve")
     if not installed("multipart"):  # python-multipart before 0.0.13 had only this name
         require("python_multipart", "alphacut serve")
 

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,7 +22,7 @@ from ..models import MODELS, get_spec
 from .cache import ResultCache
 from .inference import Inference
 from .metrics import Metrics
-from .middleware import BodyLimitMiddleware, EdgeMiddleware, error_body
+from .middleware import BodyLimitMiddleware, EdgeMiddleware, GuardMiddleware, error_body
 from .redact import public_message
 from .routes import STATIC_DIR, api_router, public_router
 from .settings import ServerSettings
@@ -55,6 +56,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         version=__version__,
         description="Background removal with U²-Net-family models (rembg-compatible API).",
         lifespan=lifespan,
+        docs_url=None,  # served below from the package, not a CDN
     )
     app.state.settings = settings
     app.state.inference = inference
@@ -67,6 +69,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(video_router)
     app.include_router(public_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _serve_docs(app)
     _install_error_handlers(app, metrics)
     if settings.cors_origins:
         app.add_middleware(
@@ -82,6 +85,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                 "X-Request-ID",
             ],
         )
+    app.add_middleware(
+        GuardMiddleware,
+        allowed_hosts=settings.allowed_hosts,
+        cors_origins=settings.cors_origins,
+        keyless=not settings.api_keys,
+    )
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_upload_bytes,
@@ -119,6 +128,33 @@ def _json_error(
         media_type="application/json",
         headers=headers,
     )
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the swagger-ui-py package's copy of it (5.x, which reads
+    OpenAPI 3.1), so it works offline. Only its files are served; nothing of it is imported."""
+    import importlib.util
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    from .._extras import require
+
+    found = importlib.util.find_spec("swagger_ui")
+    if found is None or found.origin is None:
+        require("swagger_ui", "the server's /docs")  # raises MissingDependency, naming it
+        raise AssertionError("unreachable")
+    assets = Path(found.origin).parent / "static"
+    app.mount("/docs/assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="alphacut API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
 
 
 def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ImageTooLarge, UploadStalled
 from .metrics import Metrics
 
-__all__ = ["BodyLimitMiddleware", "EdgeMiddleware", "error_body"]
+__all__ = ["PAGE_POLICY", "BodyLimitMiddleware", "EdgeMiddleware", "GuardMiddleware", "error_body"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -239,3 +239,89 @@ class EdgeMiddleware:
                     }
                 )
             )
+
+
+#: The page needs nothing but its own files: no inline script or style, no CDN, no frames.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+#: Swagger UI (/docs) starts itself with an inline script; still nothing from elsewhere.
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+_HARDENING = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class GuardMiddleware:
+    """The browser-facing guards: hardening headers and a Content-Security-Policy on every
+    answer (the page's allows nothing inline; /docs' allows Swagger UI's inline start); a
+    Host header outside `allowed_hosts` refused (421), so a DNS-rebinding page cannot
+    drive a local server; and, on a server without API keys, a state-changing request from
+    another site's page refused (403) unless its origin is in `cors_origins`."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        allowed_hosts: tuple[str, ...] | None,
+        cors_origins: tuple[str, ...],
+        keyless: bool,
+    ) -> None:
+        self.app = app
+        self.allowed_hosts = None if allowed_hosts is None else {h.lower() for h in allowed_hosts}
+        self.cors_origins = {o.rstrip("/").lower() for o in cors_origins}
+        self.keyless = keyless
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        policy = (
+            []
+            if scope["path"].startswith("/docs")
+            else [(b"content-security-policy", PAGE_POLICY.encode())]
+        )
+
+        async def hardened_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *_HARDENING, *policy]
+            await send(message)
+
+        host = (_header(scope, b"host") or b"").decode("latin-1").lower()
+        if self.allowed_hosts is not None and _hostname(host) not in self.allowed_hosts:
+            await _send_error(
+                hardened_send, 421, "HostNotAllowed",
+                "this server does not answer to that host name (see alphacut serve --allowed-host)",
+            )  # fmt: skip
+            return
+        origin = (_header(scope, b"origin") or b"").decode("latin-1").rstrip("/").lower()
+        own = f"{scope.get('scheme', 'http')}://{host}"
+        if (
+            self.keyless
+            and scope["method"] in _UNSAFE_METHODS
+            and origin
+            and origin != own
+            and origin not in self.cors_origins
+        ):
+            await _send_error(
+                hardened_send, 403, "OriginRefused",
+                "another site's page may not use this server: it needs an API key, or "
+                "that origin in alphacut serve --cors-origin",
+            )  # fmt: skip
+            return
+        await self.app(scope, receive, hardened_send)
+
+
+def _hostname(host: str) -> str:
+    """The name in a Host header, without its port ("[::1]:7000" → "::1")."""
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host

@@ -29,7 +29,9 @@ class ServerSettings:
     size (0 turns it off). source_cache_bytes: uploads kept with their masks for
     POST /api/refine (0: every stroke sends its image again). api_keys: when non-empty, /api/*
     and /metrics need `Authorization: Bearer <key>` (/metrics not with metrics_public).
-    cors_origins: allowed browser origins (empty: no CORS headers, the locked-down default).
+    cors_origins: allowed browser origins (empty: no CORS headers, the locked-down default);
+    without API keys, a state-changing request from any other origin is refused (403).
+    allowed_hosts: Host header names answered (421 for others; None: any).
     allow_url: enable GET /api/remove?url=… ; url_allow_networks: private CIDRs it may reach.
     max_batch: above 1, concurrent requests share model runs of up to this many images, each
     batch waiting at most batch_wait_ms for company (pays off on GPUs; CPUs are faster at 1).
@@ -58,6 +60,7 @@ class ServerSettings:
     metrics_public: bool = False
     body_timeout_s: float = 15.0
     cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] | None = None
     allow_url: bool = False
     url_max_bytes: int = 25 * 1024 * 1024
     url_timeout_s: float = 10.0

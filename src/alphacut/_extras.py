@@ -9,13 +9,18 @@ anything until asked.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import io
+import logging
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from .errors import MissingDependency
 
-__all__ = ["EXTRAS", "installed", "pymatting", "require"]
+__all__ = ["EXTRAS", "installed", "pymatting", "pymatting_quietly", "require"]
 
 #: Each optional top-level module: the distribution pip installs, and the extra that brings
 #: it (pyproject.toml's [project.optional-dependencies]). OpenCV comes with both [matting]
@@ -68,6 +73,24 @@ def pymatting() -> Any:
     """pymatting, which every matting stage needs: alpha matting, decontaminated colours
     (with ViTMatte and refinement too), refinement's solvers and the truth clip."""
     return require("pymatting", "edge matting (alpha matting, decontamination, refinement)")
+
+
+@contextlib.contextmanager
+def pymatting_quietly() -> Iterator[None]:
+    """Run pymatting with its chatter in alphacut's log: it prints its solver's troubles (an
+    incomplete Cholesky that needed a shift) to stdout, which is a log's business, not the
+    user's terminal's nor a server's output. Its numpy warnings are silenced too."""
+    import numpy as np
+
+    with (
+        contextlib.redirect_stdout(io.StringIO()) as chatter,
+        warnings.catch_warnings(),
+        np.errstate(all="ignore"),
+    ):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+    if chatter.getvalue().strip():
+        logging.getLogger("alphacut.matting").debug("pymatting: %s", chatter.getvalue().strip())
 
 
 def installed(*modules: str) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from .._extras import pymatting
+from .._extras import pymatting, pymatting_quietly
 from .._parallel import run_parallel, spans, strip_count
 from ..errors import OptionsError
 from ..options import RemoveOptions
@@ -114,7 +114,8 @@ def alpha_matting_cutout(
     """Closed-form matting inside rembg's trimap of the mask's confident regions."""
     matting = pymatting()
     normalized = np.asarray(image.convert("RGB")) / 255.0
-    alpha = matting.estimate_alpha_cf(normalized, matting_trimap(mask, options) / 255.0)
+    with pymatting_quietly():
+        alpha = matting.estimate_alpha_cf(normalized, matting_trimap(mask, options) / 255.0)
     foreground = matting.estimate_foreground_ml(normalized, alpha)
     return _rgba(matting.stack_images(foreground, alpha))
 

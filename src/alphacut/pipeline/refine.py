@@ -14,11 +14,8 @@ where the user says so.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from .._extras import pymatting
+from .._extras import pymatting, pymatting_quietly
 from ..options import RefineMethod
 from .trimap import band_trimap, disc_grown, fractions, opencv
 
@@ -136,19 +133,10 @@ def _solver(method: RefineMethod) -> Callable[[Float, Float], Float]:
     chosen = matting.estimate_alpha_knn if method == "knn" else matting.estimate_alpha_cf
 
     def solve(image: Float, trimap: Float) -> Float:
-        # pymatting prints its solver's troubles (an incomplete Cholesky that needed a shift)
-        # to stdout; that is our log's business, not the user's terminal's.
-        with (
-            contextlib.redirect_stdout(io.StringIO()) as chatter,
-            warnings.catch_warnings(),
-            np.errstate(all="ignore"),
-        ):
-            warnings.simplefilter("ignore", RuntimeWarning)
+        with pymatting_quietly():
             alpha = np.asarray(
                 chosen(image, trimap, cg_kwargs={"maxiter": _CG_ITERATIONS}), dtype=np.float64
             )
-        if chatter.getvalue().strip():
-            log.debug("pymatting: %s", chatter.getvalue().strip())
         if not np.isfinite(alpha).all():  # CG broke down (a degenerate crop)
             raise ArithmeticError("the matting solve did not converge")
         return alpha

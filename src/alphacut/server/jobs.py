@@ -312,7 +312,7 @@ class JobStore:
         if self._disk_used() > self._disk_bytes:
             raise VideoTooLarge(
                 f"the job's output passed the server's disk budget for video "
-                f"({self._disk_bytes / 1e6:g} MB, alphacut serve --video-disk-mb)"
+                f"({self._disk_bytes / 2**20:g} MB, alphacut serve --video-disk-mb)"
             )
 
     def _update(self, job: str, done: int, expected: int, fps: float) -> None:

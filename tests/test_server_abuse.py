@@ -139,7 +139,7 @@ def test_slow_clients_are_cut_off_and_the_server_keeps_answering() -> None:
         slow = []
         for _ in range(20):
             connection = socket.create_connection((host, int(port)), timeout=10)
-            connection.sendall(b"POST /api/remove HTTP/1.1\r\nHost: x\r\n")
+            connection.sendall(b"POST /api/remove HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             slow.append(connection)
         started = time.monotonic()
         closed = 0
@@ -159,7 +159,8 @@ def test_slow_clients_are_cut_off_and_the_server_keeps_answering() -> None:
 
         stalled = socket.create_connection((host, int(port)), timeout=10)
         stalled.sendall(
-            b"POST /api/remove HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + PHOTO[:100]
+            b"POST /api/remove HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000\r\n\r\n"
+            + PHOTO[:100]
         )
         answer = b""
         while b"UploadStalled" not in answer and (chunk := stalled.recv(65536)):

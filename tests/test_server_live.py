@@ -93,7 +93,7 @@ def test_huge_upload_is_refused_before_it_is_read() -> None:
         port = int(base.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
             raw.sendall(
-                b"POST /api/remove HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                b"POST /api/remove HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
                 b"Content-Length: 62914560\r\n\r\n" + b"\0" * 65536
             )
             reply = read_until_closed(raw)
@@ -164,7 +164,7 @@ def test_chunked_upload_is_cut_off_once_it_passes_the_limit() -> None:
         frame = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
         with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
             raw.sendall(
-                b"POST /api/remove HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                b"POST /api/remove HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\n"
                 b"Transfer-Encoding: chunked\r\n\r\n"
             )
             for _ in range(48):  # 3 MB, three times the limit

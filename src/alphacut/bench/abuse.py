@@ -69,7 +69,7 @@ def _slowloris(base: str) -> int:
     host, port = base.removeprefix("http://").split(":")
     held = [socket.create_connection((host, int(port)), timeout=5) for _ in range(20)]
     for connection in held:
-        connection.sendall(b"POST /api/remove HTTP/1.1\r\nHost: x\r\n")
+        connection.sendall(b"POST /api/remove HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     deadline = time.monotonic() + 30
     open_ = len(held)
     while open_ and time.monotonic() < deadline:

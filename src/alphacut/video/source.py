@@ -75,12 +75,14 @@ class Closing:
         self.close()
 
 
-#: Only real media containers are probed, and only local files read: FFmpeg's concat,
-#: playlist (HLS, DASH), SDP and image-pattern demuxers open other files or URLs named
-#: inside the one given, which an upload must never steer.
+#: Only real media containers (and single still images, so that a photo gets its "use
+#: alphacut remove" hint) are probed, and only local files read: FFmpeg's concat, playlist
+#: (HLS, DASH), SDP and image-pattern demuxers open other files or URLs named inside the one
+#: given, which an upload must never steer.
 _DEMUXERS = (
-    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,gif,gif_pipe,webp_pipe,apng,mpegts,mpeg,"
-    "flv,asf,ogg,mxf,nut,ivf,yuv4mpegpipe,h264,hevc,mjpeg,m4v"
+    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,gif,apng,mpegts,mpeg,flv,asf,ogg,mxf,nut,ivf,"
+    "yuv4mpegpipe,h264,hevc,mjpeg,m4v,"
+    "png_pipe,jpeg_pipe,webp_pipe,gif_pipe,bmp_pipe,tiff_pipe,j2k_pipe,qoi_pipe,dpx_pipe"
 )
 _OPEN_OPTIONS = {"format_whitelist": _DEMUXERS, "protocol_whitelist": "file"}
 

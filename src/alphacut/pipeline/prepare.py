@@ -17,14 +17,15 @@ def prepare(image: Image.Image, spec: ModelSpec) -> np.ndarray:
     """An NCHW float32 tensor of shape (1, 3, height, width) for `spec`.
 
     Follows rembg's recipe so masks match it: a LANCZOS resize to the input size,
-    pixels divided by the brightest value in the resized image (not by 255), then
+    pixels divided by the brightest value in the resized image (not by 255, except for
+    kinds that say so), then
     (x - mean) / std per channel. The arithmetic is done once per possible byte
     value in float64 and looked up, which gives rembg's float32 values exactly at a
     fraction of the cost of per-pixel float64 maths.
     """
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     small = np.asarray(lanczos_resize(rgb, spec.input_size))
-    peak = int(small.max())
+    peak = int(small.max()) if spec.traits.by_peak else 255
     tables = _lookup_tables(peak, spec.mean, spec.std)
     height, width = small.shape[:2]
     tensor = np.empty((1, 3, height, width), dtype=np.float32)

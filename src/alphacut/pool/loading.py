@@ -56,7 +56,7 @@ def load_session(
                 file_name=path.name,
                 checksum=None,
                 urls=(),
-                pypi=None,
+                package=None,
                 derived_from=None,
                 license="unknown (custom file)",
                 description=f"custom model from {path}",

@@ -109,6 +109,8 @@ class Inference:
                     "name": spec.name,
                     "description": spec.description,
                     "license": spec.license,
+                    "source": spec.source,
+                    "source_terms": spec.source_terms,
                     "size_mb": spec.size_mb,
                     "input_size": list(spec.input_size),
                     "available": available and spec.name in allowed,

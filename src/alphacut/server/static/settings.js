@@ -101,7 +101,7 @@ function fillModels(data, saved) {
     const status = refused ? "not installed" : `download${size}`;
     const label = available ? `${model.name}${size && ` ·${size}`}` : `${model.name} (${status})`;
     const option = new Option(label, model.name);
-    option.title = model.description || "";
+    option.title = describe(model);
     option.disabled = refused;
     option.dataset.available = String(available);
     (available ? ready : later).append(option);
@@ -111,6 +111,14 @@ function fillModels(data, saved) {
   const names = usable.map((model) => model.name);
   ui.model.value = names.includes(saved.model) ? saved.model : data.default || config.default_model;
   describeModel();
+}
+
+/** A model's description, licence and where its file comes from, in one line. */
+function describe(model) {
+  const source = model.source && `from ${model.source}${model.source_terms ? ` (${model.source_terms})` : ""}`;
+  return [model.description, model.license && `licence ${model.license}`, source]
+    .filter(Boolean)
+    .join(" · ");
 }
 
 function describeModel() {

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install models system browser ffmpeg clips demo test lint typecheck pytest bench bench-server bench-video bench-scale bench-abuse clean
+.PHONY: install models system browser ffmpeg clips demo test lint typecheck pytest bench bench-server bench-video bench-scale bench-abuse bench-quality clean
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -98,6 +98,11 @@ $(CLIPS)/bigbuckbunny.mp4: | $(STAMP)
 
 bench-video: models ffmpeg clips $(REMBG_VENV)/.installed
 	$(BIN)/python -m alphacut.bench.video --rembg $(REMBG_VENV)/bin/rembg --quality --rvm
+
+# Every model that comes from a package registry, measured on a truth set with exact alpha made
+# from the shared photos (outside the repository): docs/models.md quotes its table.
+bench-quality: models clips
+	$(BIN)/python -m alphacut.bench.quality
 
 # The Ray engine against the local engine on 102 real photos (and crops of them), with its own
 # local cluster and joining a running one; then a 306-photo folder in exact and --fast mode.

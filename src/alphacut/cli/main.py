@@ -28,6 +28,16 @@ _COMMANDS = {
         "eval_command",
         "Score masks against ground truth or a reference model.",
     ),
+    "compare": (
+        "alphacut.cli.compare",
+        "compare_command",
+        "Measure models against each other on a truth set with exact alpha.",
+    ),
+    "truth": (
+        "alphacut.cli.compare",
+        "truth_command",
+        "Make a truth set: photos' mattes composited over other backgrounds.",
+    ),
     "video": (
         "alphacut.cli.video",
         "video_command",

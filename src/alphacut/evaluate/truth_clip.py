@@ -22,7 +22,7 @@ from .._extras import pymatting, require
 from ..pipeline.trimap import fractions, trimap_from
 from .temporal import Motion
 
-__all__ = ["Matte", "TruthClip", "cached_matte", "make_truth_clip", "matte_from_photo"]
+__all__ = ["Matte", "TruthClip", "backdrop", "cached_matte", "make_truth_clip", "matte_from_photo"]
 
 Float = NDArray[np.float32]
 
@@ -110,7 +110,7 @@ def make_truth_clip(
     travel = subject_step * (frames - 1)
     if sub_w + travel > width:
         raise ValueError("the subject would leave the frame: fewer frames or a smaller step")
-    backdrop = _backdrop(background, width + pan_step * (frames - 1), height)
+    scenery = backdrop(background, width + pan_step * (frames - 1), height)
     rng = np.random.default_rng(seed)
     left0 = (width - sub_w - travel) // 2
     top = height - sub_h
@@ -121,7 +121,7 @@ def make_truth_clip(
         canvas_alpha[top:, left : left + sub_w] = alpha
         canvas_fg = np.zeros((height, width, 3), np.float32)
         canvas_fg[top:, left : left + sub_w] = fg
-        plate = backdrop[:, pan : pan + width]
+        plate = scenery[:, pan : pan + width]
         a = canvas_alpha[..., None]
         pixels = (a * canvas_fg + (1 - a) * plate) * 255.0 + rng.normal(0, noise, plate.shape)
         clip_frames.append(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
@@ -133,7 +133,7 @@ def make_truth_clip(
     return TruthClip(clip_frames, alphas, motions)
 
 
-def _backdrop(photo: Image.Image, width: int, height: int) -> Float:
+def backdrop(photo: Image.Image, width: int, height: int) -> Float:
     """The photo scaled to cover width × height, cropped from its centre, in 0..1."""
     scale = max(width / photo.width, height / photo.height)
     resized = photo.convert("RGB").resize(

@@ -69,9 +69,15 @@ def test_truth_then_compare_end_to_end(tmp_path: Path) -> None:
     truth = tmp_path / "truth"
     chelsea = tmp_path / "chelsea.png"  # scikit-image's cat: --fast never calibrated on it
     skimage_photo("chelsea", 300).save(chelsea)
+    blank = tmp_path / "blank.png"  # nothing for the models to agree on
+    Image.new("RGB", (200, 150), (128, 128, 128)).save(blank)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes((PHOTOS / "girl-1.jpg").read_bytes()[:300])
     made = alphacut(
         "truth",
         str(PHOTOS / "girl-1.jpg"),
+        str(blank),
+        str(broken),
         str(chelsea),
         "-b",
         str(PHOTOS / "long.jpg"),
@@ -84,7 +90,12 @@ def test_truth_then_compare_end_to_end(tmp_path: Path) -> None:
         "--agree",
         "u2net,u2netp",
     )
-    assert made.returncode == 0, made.stderr
+    # The two bad photos are one line each; the others are made all the same.
+    assert made.returncode == 1, made.stderr
+    problems = [line for line in made.stderr.splitlines() if line.startswith("alphacut: /")]
+    assert len(problems) == 2, made.stderr
+    assert "blank.png: no pixel is surely subject" in problems[0]
+    assert "broken.jpg" in problems[1]
     truth_set = load_truth_set(truth)
     # --fast was calibrated on girl-1, so it is not held out and the cat is; sailboat3 falls
     # in the held-out part by its name: a photo only goes over a background of its own part.

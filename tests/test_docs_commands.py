@@ -217,6 +217,7 @@ def example_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "inbox": ["coffee"],
         "my-photos": ["rocket", "chelsea"],
         "held-out": ["astronaut"],
+        "subjects": ["astronaut", "chelsea"],
         "backgrounds": ["grass", "brick"],
     }.items():
         for name in names:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alphacut import new_session, remove
+from alphacut import RuntimeOptions, new_session, remove
 from alphacut.models import find_model, get_spec
 from alphacut.pipeline.resize import lanczos_resize
 from helpers import PHOTOS
@@ -45,7 +45,9 @@ def pillow_12_resizing() -> Iterator[None]:
 
 @functools.cache
 def _ours(name: str) -> Any:
-    return new_session(name)
+    # The saved optimised graph is the optimised-cache tests' business; skipping it here
+    # spares a fresh machine seconds of graph rewriting per IS-Net file.
+    return new_session(name, runtime=RuntimeOptions(reuse_optimized_model=False))
 
 
 @functools.cache

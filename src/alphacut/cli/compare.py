@@ -68,6 +68,12 @@ def truth_command(
     sessions: list[Session] = [
         Remover(name.strip()).session for name in agree.split(",") if name.strip()
     ]
+    problems: list[str] = []
+
+    def skipped(photo: Path, why: str) -> None:
+        problems.append(f"alphacut: {photo}: {why}")
+        click.echo(problems[-1], err=True)
+
     made = make_truth_set(
         subjects,
         plates,
@@ -77,8 +83,12 @@ def truth_command(
         per_photo=per_photo,
         held_out=held_out,
         on_sample=lambda s: click.echo(f"{s.name}{' (held out)' if s.held_out else ''}", err=True),
+        on_problem=skipped,
     )
     click.echo(f"alphacut: wrote {len(made.samples)} composites with exact alpha to {output}")
+    if problems or not made.samples:
+        click.echo(f"alphacut: {len(problems)} photo(s) left out", err=True)
+        sys.exit(1)
 
 
 @click.command("compare")

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from .._extras import pymatting, require
+from ..errors import InputError
 from ..pipeline.trimap import fractions, trimap_from
 from .temporal import Motion
 
@@ -57,6 +58,12 @@ def matte_from_photo(photo: Image.Image, mask: Image.Image, *, band: float = 0.0
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     sure_fg = cv2.erode((soft >= 240).astype(np.uint8), kernel).astype(bool)
     sure_bg = cv2.erode((soft <= 15).astype(np.uint8), kernel).astype(bool)
+    if not sure_fg.any() or not sure_bg.any():
+        missing = "subject" if not sure_fg.any() else "background"
+        raise InputError(
+            f"no pixel is surely {missing} once a band of {radius} px is kept off the edge: "
+            "the mask is not confident enough (or the models disagree) to solve a matte from"
+        )
     trimap = fractions(trimap_from(sure_fg, sure_bg)).astype(np.float64)
     alpha = np.clip(matting.estimate_alpha_cf(image, trimap), 0.0, 1.0)
     foreground = matting.estimate_foreground_ml(image, alpha)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..errors import InputError
 from ..imagefile.atomic import atomic_write_bytes
 from ..models.session import Session
 from ..pipeline.predict import predict_mask
@@ -112,11 +113,13 @@ def make_truth_set(
     held_out: float = 0.3,
     band: float = 0.01,
     on_sample: Callable[[TruthSample], None] | None = None,
+    on_problem: Callable[[Path, str], None] | None = None,
 ) -> TruthSet:
     """Composite each photo's subject (scaled to about `pixels`) over `per_photo` of the
     `backgrounds`, chosen in turn from the same part of the split; write the images, their
     alphas and a manifest (truth.json) to `output`. `sessions`: the agreeing models;
-    `held_out`: the share of backgrounds held out."""
+    `held_out`: the share of backgrounds held out. A photo that cannot be read, or on which
+    the models agree on no sure subject, goes to `on_problem` and the rest go on."""
     if len(sessions) < 2:
         raise ValueError("a trimap from agreement needs at least two models")
     output.mkdir(parents=True, exist_ok=True)
@@ -135,10 +138,15 @@ def make_truth_set(
     for photo_path in photos:
         # Held out: never seen by calibration (the INT8 copies') nor tuning.
         hold = photo_path.stem.lower() not in calibrated
-        with Image.open(photo_path) as opened:
-            photo = _fit(opened, pixels)
-        masks = [predict_mask(session, photo) for session in sessions]
-        matte = matte_from_photo(photo, agreement_mask(masks), band=band)
+        try:
+            with Image.open(photo_path) as opened:
+                photo = _fit(opened, pixels)
+            masks = [predict_mask(session, photo) for session in sessions]
+            matte = matte_from_photo(photo, agreement_mask(masks), band=band)
+        except (InputError, OSError) as exc:
+            if on_problem is not None:
+                on_problem(photo_path, str(exc))
+            continue
         chosen = parts[hold]
         for _ in range(min(per_photo, len(chosen))):
             background_path = chosen[turn[hold] % len(chosen)]

@@ -36,7 +36,9 @@ def calibration_folder() -> Path:
 def fast_model_path(spec: ModelSpec, source: Path, *, build: bool = True) -> Path:
     """The cached INT8 copy of `spec` (whose FP32 file is `source`), built first if needed."""
     if not spec.traits.int8:
-        raise OptionsError(f"{spec.name} has no fast path: only image-to-mask models do")
+        raise OptionsError(
+            f"{spec.name} has no INT8 copy for --fast (only saliency and clothes models have one)"
+        )
     target = cache_dir() / f"{spec.name}.int8.onnx"
     if is_current(target, source):
         return target

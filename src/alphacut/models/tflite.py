@@ -1,5 +1,5 @@
 """A TensorFlow Lite segmentation model as an ONNX graph, so it runs where every other
-model runs (ONNX Runtime on any provider, OpenVINO, the INT8 fast path, .ort export).
+model runs (ONNX Runtime on any provider, OpenVINO, batches, the server, .ort export).
 
 Only the operators of MediaPipe's selfie segmentation models are known, among them
 MediaPipe's own `Convolution2DTransposeBias` (a transposed convolution plus a bias, which
@@ -155,7 +155,7 @@ class _Converter:
 
     def _operator(self, op: Any) -> None:
         code = self.model.OperatorCodes(op.OpcodeIndex())
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        builtin = self._builtin(op)
         ops = self.tflite.BuiltinOperator
         inputs = [op.Inputs(i) for i in range(op.InputsLength())]
         output = op.Outputs(0)
@@ -247,13 +247,14 @@ class _Converter:
     def _depthwise(self, op: Any, inputs: list[int], output: int) -> None:
         self._conv(op, inputs, output, depthwise=True)
 
+    def _builtin(self, op: Any) -> int:
+        """The operator's code: newer files keep codes past 127 only in the wider field."""
+        code = self.model.OperatorCodes(op.OpcodeIndex())
+        return int(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()))
+
     def _binary(self, op: Any, inputs: list[int], output: int) -> None:
-        ops = self.tflite.BuiltinOperator
-        builtin = max(
-            self.model.OperatorCodes(op.OpcodeIndex()).BuiltinCode(),
-            self.model.OperatorCodes(op.OpcodeIndex()).DeprecatedBuiltinCode(),
-        )
-        kind, op_type = ("AddOptions", "Add") if builtin == ops.ADD else ("MulOptions", "Mul")
+        adds = self._builtin(op) == self.tflite.BuiltinOperator.ADD
+        kind, op_type = ("AddOptions", "Add") if adds else ("MulOptions", "Mul")
         fused = self._options(op, kind).FusedActivationFunction() if op.BuiltinOptions() else 0
         self._activated(op_type, [self._operand(i) for i in inputs], output, fused)
 

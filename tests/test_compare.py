@@ -121,7 +121,10 @@ def test_truth_then_compare_end_to_end(tmp_path: Path) -> None:
     assert "| `u2netp` |" in markdown
     assert "| `selfie` |" in markdown
     assert "Not measured here" in markdown
-    assert "u2netp ~ selfie" in markdown  # agreement on the real photo
+    assert "| `u2netp` | 1.000 |" in markdown  # agreement on the real photo: a matrix
+    agreement = json.loads((report / "metrics.json").read_text())["agreement"]
+    assert list(agreement) == ["u2netp ~ selfie"]
+    assert 0 <= agreement["u2netp ~ selfie"]["car-1.jpg"] <= 1
     page = (report / "report.html").read_text()
     for n in (0, 1):
         for s in truth_set.samples:

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from ..evaluate.compare import ModelResult
 
 DEFAULT_AGREEING = "u2net,isnet-general-fp16,u2netp"
 
@@ -123,10 +127,7 @@ def compare_command(
     counts = tuple(int(n) for n in threads.split(",") if n.strip())
     truth_set = load_truth_set(truth)
 
-    def said(result: object) -> None:
-        from ..evaluate.compare import ModelResult
-
-        assert isinstance(result, ModelResult)
+    def said(result: ModelResult) -> None:
         if result.error:
             click.echo(f"alphacut: {result.variant.label}: {result.error}", err=True)
         else:

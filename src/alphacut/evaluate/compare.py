@@ -124,8 +124,10 @@ def compare_models(
             )
             try:
                 result = job.result()
-            except (concurrent.futures.process.BrokenProcessPool, OSError) as exc:
+            except concurrent.futures.process.BrokenProcessPool as exc:
                 result = ModelResult(variant, error=f"its process died: {exc}")
+            except Exception as exc:  # a runtime's own error: this row fails, the rest go on
+                result = ModelResult(variant, error=f"{type(exc).__name__}: {exc}")
         results.append(result)
         if on_result is not None:
             on_result(result)

@@ -96,23 +96,30 @@ HEADER = [
 
 
 def _agreement(results: Sequence[ModelResult]) -> tuple[list[str], list[list[str]]]:
-    """Per real photo, the IoU of each pair of models' masks (no composite, no truth)."""
+    """How far the models agree on real photos (no composite, no truth): the mean IoU over
+    the photos of each pair's masks, as a matrix; the IoU per photo is in metrics.json."""
     measured = [r for r in results if not r.error and r.photo_masks]
     if len(measured) < 2:
         return [], []
-    pairs = [(a, b) for i, a in enumerate(measured) for b in measured[i + 1 :]]
-    header = ["photo"] + [f"{a.variant.label} ~ {b.variant.label}" for a, b in pairs]
+    header = ["mean IoU"] + [f"`{r.variant.label}`" for r in measured]
     rows = []
-    for photo in measured[0].photo_masks:
-        row = [photo]
-        for a, b in pairs:
-            x, y = a.photo_masks.get(photo), b.photo_masks.get(photo)
-            if x is None or y is None or not (x | y).any():
-                row.append("–")
-            else:
-                row.append(_fmt(float((x & y).sum() / (x | y).sum())))
+    for a in measured:
+        row = [f"`{a.variant.label}`"]
+        for b in measured:
+            row.append(_fmt(float(np.mean(list(_pair_iou(a, b).values())))))
         rows.append(row)
     return header, rows
+
+
+def _pair_iou(a: ModelResult, b: ModelResult) -> dict[str, float]:
+    """Per photo both masked, the IoU of a's and b's masks (1.0 where both are empty)."""
+    found = {}
+    for photo, x in a.photo_masks.items():
+        y = b.photo_masks.get(photo)
+        if y is not None and x.shape == y.shape:
+            union = int((x | y).sum())
+            found[photo] = float((x & y).sum() / union) if union else 1.0
+    return found
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -168,10 +175,16 @@ def write_compare_report(
     files = CompareFiles(output / "report.md", output / "report.html", output / "metrics.json")
     atomic_write_bytes(files.markdown, ("\n\n".join(parts) + "\n").encode())
     atomic_write_bytes(files.html, _html(results, truth, output, intro, verdict, missing).encode())
+    measured_rows = [r for r in results if not r.error and r.photo_masks]
     metrics = {
         "machine": machine,
         "quality_first": chosen.variant.label if chosen else None,
         "not_measured": not_measured,
+        "agreement": {
+            f"{a.variant.label} ~ {b.variant.label}": _pair_iou(a, b)
+            for i, a in enumerate(measured_rows)
+            for b in measured_rows[i + 1 :]
+        },
         "results": [
             {
                 "variant": r.variant.label,

@@ -165,3 +165,25 @@ def test_a_tflite_unlike_its_checksum_is_refused_and_leaves_nothing(
 def test_the_registered_models_are_in_the_cache() -> None:
     for name in ("selfie", "selfie-landscape"):
         assert find_model(get_spec(name)) is not None, f"run `alphacut models pull {name}`"
+
+
+def test_an_installed_mediapipe_is_never_taken_for_the_converted_model(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """rembg's wheels hold the very file, so an installed copy is used; mediapipe's holds
+    the TFLite file, which is not the ONNX model alphacut runs."""
+    from pathlib import PurePosixPath
+
+    from alphacut.models import candidate_paths
+
+    members = [get_spec(n).package.member for n in ("selfie", "u2netp")]  # type: ignore[union-attr]
+
+    class Installed:
+        files = tuple(PurePosixPath(m) for m in members)
+
+        def locate_file(self, entry: PurePosixPath) -> Path:
+            return tmp_path / entry
+
+    monkeypatch.setattr("alphacut.models.store.metadata.distribution", lambda name: Installed())
+    assert not [p for p in candidate_paths(get_spec("selfie")) if p.is_relative_to(tmp_path)]
+    assert tmp_path / members[1] in candidate_paths(get_spec("u2netp"))

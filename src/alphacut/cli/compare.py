@@ -69,9 +69,10 @@ def truth_command(
     overlap = {p.resolve() for p in subjects} & {p.resolve() for p in plates}
     if overlap:
         raise click.UsageError(f"a photo cannot be its own background: {sorted(overlap)[0]}")
-    sessions: list[Session] = [
-        Remover(name.strip()).session for name in agree.split(",") if name.strip()
-    ]
+    names = [name.strip() for name in agree.split(",") if name.strip()]
+    if len(names) < 2:
+        raise click.UsageError("--agree needs at least two models: a trimap is where they agree")
+    sessions: list[Session] = [Remover(name).session for name in names]
     problems: list[str] = []
 
     def skipped(photo: Path, why: str) -> None:

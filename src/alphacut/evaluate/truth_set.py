@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import InputError
+from ..imagefile import decode
 from ..imagefile.atomic import atomic_write_bytes
 from ..models.session import Session
 from ..pipeline.predict import predict_mask
@@ -139,8 +140,7 @@ def make_truth_set(
         # Held out: never seen by calibration (the INT8 copies') nor tuning.
         hold = photo_path.stem.lower() not in calibrated
         try:
-            with Image.open(photo_path) as opened:
-                photo = _fit(opened, pixels)
+            photo = _fit(decode(photo_path).image, pixels)  # upright, checked for size
             masks = [predict_mask(session, photo) for session in sessions]
             matte = matte_from_photo(photo, agreement_mask(masks), band=band)
         except (InputError, OSError) as exc:
@@ -151,7 +151,12 @@ def make_truth_set(
         for _ in range(min(per_photo, len(chosen))):
             background_path = chosen[turn[hold] % len(chosen)]
             turn[hold] += 1
-            sample = _write_sample(output, photo_path, background_path, matte, hold)
+            try:
+                sample = _write_sample(output, photo_path, background_path, matte, hold)
+            except (InputError, OSError) as exc:
+                if on_problem is not None:
+                    on_problem(background_path, str(exc))
+                continue
             samples.append(sample)
             if on_sample is not None:
                 on_sample(sample)
@@ -172,8 +177,7 @@ def _write_sample(
     output: Path, photo: Path, background: Path, matte: Matte, held_out: bool
 ) -> TruthSample:
     height, width = matte.alpha.shape
-    with Image.open(background) as opened:
-        plate = backdrop(opened, width, height)
+    plate = backdrop(decode(background).image, width, height)
     alpha = matte.alpha[..., None]
     pixels = (alpha * matte.foreground + (1 - alpha) * plate) * 255.0
     composite = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "RGB")

@@ -47,9 +47,11 @@ def test_variants_parse_and_refuse_what_is_not_a_variant() -> None:
             parse_variant(wrong)
 
 
-def _result(label: str, sad: float, seconds: float, source: str = "PyPI x==1") -> ModelResult:
+def _result(label: str, sad: float, seconds: float, packaged: bool = True) -> ModelResult:
     score = SampleScore("s", False, sad, 0, 0, 0, 1, 1)
-    return ModelResult(parse_variant(label), source=source, seconds={2: seconds}, scores=(score,))
+    return ModelResult(
+        parse_variant(label), packaged=packaged, seconds={2: seconds}, scores=(score,)
+    )
 
 
 def test_the_quality_first_rule_takes_the_best_registry_model_fast_enough() -> None:
@@ -57,7 +59,7 @@ def test_the_quality_first_rule_takes_the_best_registry_model_fast_enough() -> N
         _result("u2netp", 10, 0.2),
         _result("u2net", 8, 0.8),
         _result("isnet-general-fp16", 7, 1.5),  # better, but under 1/5 of u2netp's speed
-        _result("birefnet-general", 5, 0.5, source="download from github.com"),  # no package
+        _result("birefnet-general", 5, 0.5, packaged=False),  # a model-hub download
     ]
     chosen = quality_first(results)
     assert chosen is not None

@@ -27,6 +27,7 @@ __all__ = [
     "SODResult",
     "SODScores",
     "agreement",
+    "mask_iou",
     "require_sod_metrics",
     "sod_result",
     "summarise_agreement",
@@ -202,13 +203,17 @@ def _sod_from(
     return SODResult(scores, f_curve, e_curve)
 
 
+def mask_iou(ours: np.ndarray, theirs: np.ndarray) -> float:
+    """Intersection over union of two boolean masks; 1.0 when both are empty."""
+    union = int(np.count_nonzero(ours | theirs))
+    return 1.0 if union == 0 else int(np.count_nonzero(ours & theirs)) / union
+
+
 def agreement(prediction: np.ndarray, reference: np.ndarray) -> Agreement:
     """Compare two 8-bit masks of the same shape."""
     if prediction.shape != reference.shape:
         raise ValueError(f"mask shapes differ: {prediction.shape} and {reference.shape}")
-    ours, theirs = prediction >= 128, reference >= 128
-    union = int(np.count_nonzero(ours | theirs))
-    iou = 1.0 if union == 0 else int(np.count_nonzero(ours & theirs)) / union
+    iou = mask_iou(prediction >= 128, reference >= 128)
     difference = np.abs(prediction.astype(np.int16) - reference.astype(np.int16))
     return Agreement(iou=iou, mae=float(difference.mean()) / 255.0)
 

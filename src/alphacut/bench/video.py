@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..metrics import mask_iou
 from .clips import cut_clip
 from .pipeline import machine_description
 
@@ -60,10 +61,7 @@ def _alphas(folder: Path) -> list[np.ndarray]:
 def _iou(ours: list[np.ndarray], theirs: list[np.ndarray]) -> tuple[float, float]:
     if len(ours) != len(theirs) or not ours:
         raise SystemExit(f"frame counts differ: {len(ours)} against {len(theirs)}")
-    scores = []
-    for a, b in zip(ours, theirs, strict=True):
-        union = np.logical_or(a, b).sum()
-        scores.append(1.0 if union == 0 else float(np.logical_and(a, b).sum() / union))
+    scores = [mask_iou(a, b) for a, b in zip(ours, theirs, strict=True)]
     return float(np.mean(scores)), float(np.min(scores))
 
 

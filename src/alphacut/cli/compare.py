@@ -75,8 +75,8 @@ def truth_command(
     sessions: list[Session] = [Remover(name).session for name in names]
     problems: list[str] = []
 
-    def skipped(photo: Path, why: str) -> None:
-        problems.append(f"alphacut: {photo}: {why}")
+    def skipped(path: Path, why: str) -> None:
+        problems.append(f"alphacut: {path}: {why}")
         click.echo(problems[-1], err=True)
 
     made = make_truth_set(
@@ -92,7 +92,7 @@ def truth_command(
     )
     click.echo(f"alphacut: wrote {len(made.samples)} composites with exact alpha to {output}")
     if problems or not made.samples:
-        click.echo(f"alphacut: {len(problems)} photo(s) left out", err=True)
+        click.echo(f"alphacut: {len(problems)} file(s) left out", err=True)
         sys.exit(1)
 
 
@@ -125,7 +125,14 @@ def compare_command(
     from ..models import MODELS, find_model
 
     variants = [parse_variant(text) for text in models]
-    counts = tuple(int(n) for n in threads.split(",") if n.strip())
+    try:
+        counts = tuple(int(n) for n in threads.split(",") if n.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{threads!r}: thread counts such as 1,2", param_hint="--threads"
+        ) from None
+    if not counts or min(counts) < 1:
+        raise click.BadParameter(f"{threads!r}: thread counts such as 1,2", param_hint="--threads")
     truth_set = load_truth_set(truth)
 
     def said(result: ModelResult) -> None:

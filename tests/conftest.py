@@ -12,6 +12,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # Saved optimised graphs go to a folder of this run's, not the user's ~/.cache; servers
     # and CLIs the tests start inherit it.
     os.environ["ALPHACUT_CACHE_DIR"] = tempfile.mkdtemp(prefix="alphacut-test-cache-")
+    # The shipped default is u2net (176 MB, 4x u2netp's time): tests that do not name a model
+    # run u2netp instead, and test_default_model.py checks the real default with this unset.
+    os.environ["ALPHACUT_MODEL"] = "u2netp"
     # Every Ray process of the run (the `ray start` head, drivers, the CLI's own local
     # clusters) authenticates with this run's token, whatever ~/.ray holds: a machine that
     # never ran Ray has no ~/.ray/auth_token, and a developer's must not leak in. Ray reads

@@ -32,10 +32,14 @@ def test_boundary_f_is_one_for_the_same_outline_and_falls_as_it_moves() -> None:
     assert boundary_f_measure(np.zeros_like(square), np.zeros_like(square)) == 1.0
 
 
-def test_the_trimap_is_sure_only_where_every_model_is() -> None:
+def test_the_trimap_is_sure_only_where_a_majority_of_the_models_is() -> None:
     a = Image.fromarray(np.array([[255, 250, 0, 10, 128]], np.uint8), "L")
     b = Image.fromarray(np.array([[245, 100, 5, 200, 128]], np.uint8), "L")
+    # Two models: a majority is both.
     assert np.asarray(agreement_mask([a, b])).tolist() == [[255, 128, 0, 128, 128]]
+    # Three: one hesitant or dissenting model is outvoted, but one sure vote is not enough.
+    c = Image.fromarray(np.array([[100, 240, 0, 0, 255]], np.uint8), "L")
+    assert np.asarray(agreement_mask([a, b, c])).tolist() == [[255, 255, 0, 0, 128]]
 
 
 def test_variants_parse_and_refuse_what_is_not_a_variant() -> None:

@@ -20,7 +20,7 @@ from PIL import Image
 
 from .errors import InputError, OptionsError
 from .imagefile import decode, encode
-from .models.registry import DEFAULT_MODEL
+from .models.registry import default_model
 from .models.session import Session
 from .options import RGBA, RemoveOptions, RuntimeOptions, parse_providers, setting_values
 from .pool.loading import load_session
@@ -28,12 +28,12 @@ from .remover import Remover
 
 __all__ = ["new_session", "remove"]
 
-_default_session: Session | None = None
+_default_sessions: dict[str, Session] = {}
 _default_lock = threading.Lock()
 
 
 def new_session(
-    model_name: str = DEFAULT_MODEL,
+    model_name: str | None = None,
     model_path: str | Path | None = None,
     providers: list[str] | tuple[str, ...] | str | None = None,
     *,
@@ -44,8 +44,9 @@ def new_session(
 ) -> Session:
     """Load a model session, as rembg's `new_session`.
 
-    model_name: a registered model (see `alphacut models list`), or with `model_path`
-    the preprocessing to use for that custom ONNX file. providers: ONNX Runtime
+    model_name: a registered model (see `alphacut models list`; None: the default model,
+    u2net as in rembg, or $ALPHACUT_MODEL), or with `model_path` the preprocessing to use
+    for that custom ONNX file. providers: ONNX Runtime
     execution providers in order of preference (the first available one runs); one named
     alone must run. ProviderUnavailable, at once, when none can.
     fast: run an INT8 copy of the model on the fastest CPU runtime installed (masks
@@ -58,9 +59,8 @@ def new_session(
         runtime = dataclasses.replace(runtime, providers=chosen)
     if fast:
         runtime = dataclasses.replace(runtime, fast=True)
-    name = None if model_path is not None and model_name == DEFAULT_MODEL else model_name
     return load_session(
-        name,
+        model_name,
         model_path=model_path,
         runtime=runtime,
         download=download,
@@ -137,8 +137,8 @@ def remove(
 
 
 def _shared_default_session() -> Session:
-    global _default_session
+    name = default_model()
     with _default_lock:
-        if _default_session is None:
-            _default_session = load_session(DEFAULT_MODEL)
-        return _default_session
+        if name not in _default_sessions:
+            _default_sessions[name] = load_session(name)
+        return _default_sessions[name]

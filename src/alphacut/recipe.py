@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .models.registry import DEFAULT_MODEL, get_spec
+from .models.registry import default_model, get_spec
 from .models.store import ensure_model
 from .options import Limits, RemoveOptions, RuntimeOptions
 from .remover import Remover
@@ -45,6 +45,6 @@ class RemoverRecipe:
         """Fetch and verify a registered model once, on the driver, so a missing licence or
         a failed download is one clear error rather than one per actor."""
         if self.model_path is None:
-            spec = get_spec(self.model or DEFAULT_MODEL)
+            spec = get_spec(self.model or default_model())
             if not spec.is_custom:
                 ensure_model(spec, accept_licenses=self.accept_licenses)

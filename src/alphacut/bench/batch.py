@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                         alphacut,
                         "-q",
                         "remove",
+                        "-m",
+                        "u2netp",
                         str(args.images),
                         "-o",
                         str(out),

@@ -74,13 +74,13 @@ def speed(rembg: str, clip: Path, frames: int, width: int, height: int, rounds: 
             f"{shlex.quote(rembg)} b -m u2netp {width} {height} -o {out}/frame-%05u.png"
         ),
         "alphacut video --no-smooth": lambda out: (
-            f"{alphacut} -q video {source} -o {out} --format png --no-smooth --no-progress"
+            f"{alphacut} -q video {source} -m u2netp -o {out} --format png --no-smooth --no-progress"
         ),
         "alphacut video": lambda out: (
-            f"{alphacut} -q video {source} -o {out} --format png --no-progress"
+            f"{alphacut} -q video {source} -m u2netp -o {out} --format png --no-progress"
         ),
         "alphacut video --fast --no-smooth": lambda out: (
-            f"{alphacut} -q video {source} -o {out} --format png --no-smooth --fast --no-progress"
+            f"{alphacut} -q video {source} -m u2netp -o {out} --format png --no-smooth --fast --no-progress"
         ),
     }
     best: dict[str, float] = {}

@@ -45,7 +45,7 @@ def _options(skip: frozenset[str], frames: bool) -> list[Callable[[Any], Any]]:
             "-m",
             "--model",
             default=None,
-            help="Registered model name (see `alphacut models list`). [default: u2netp]",
+            help="Registered model name (see `alphacut models list`). [default: u2net; env: ALPHACUT_MODEL]",
         ),
         click.option(
             "--model-path",

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     "-m",
     "--model",
     default=None,
-    help="Registered model name to evaluate. [default: u2netp]",
+    help="Registered model name to evaluate. [default: u2net; env: ALPHACUT_MODEL]",
 )
 @click.option(
     "--model-path",

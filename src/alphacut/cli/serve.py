@@ -16,7 +16,7 @@ from .params import runtime_flags
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=7000, show_default=True)
 @click.option(
-    "-m", "--model", default="u2netp", show_default=True, help="Default model, loaded at start-up."
+    "-m", "--model", help="Default model, loaded at start-up. [default: u2net; env: ALPHACUT_MODEL]"
 )
 @click.option(
     "--models", help="Comma-separated models clients may use. [default: every cached model]"
@@ -213,12 +213,13 @@ def serve_command(**flags: Any) -> None:
 
     import uvicorn
 
+    from ..models.registry import default_model
     from ..server import ServerSettings, create_app, load_api_keys
     from ..server.protocol import guarded_protocol
     from .choice import ModelFlags
 
     settings = ServerSettings(
-        default_model=flags["model"],
+        default_model=flags["model"] or default_model(),
         models=tuple(m.strip() for m in flags["models"].split(",") if m.strip())
         if flags["models"]
         else None,

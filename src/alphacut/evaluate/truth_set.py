@@ -88,12 +88,16 @@ def _calibration_names() -> frozenset[str]:
 
 
 def agreement_mask(masks: Sequence[Image.Image]) -> Image.Image:
-    """255 where every mask is sure of the subject, 0 where every one is sure of the
-    background, 128 (unknown) wherever any of them hesitates or they disagree."""
+    """255 where a strict majority of the masks is sure of the subject, 0 where a strict
+    majority is sure of the background, 128 (unknown) elsewhere. With two masks that is
+    both; with three, a model that alone misses what the other two are sure of is
+    outvoted, rather than turning that part of the subject into a half-transparent ghost
+    that the closed-form solve fills with guesses (u2netp's half-lost arms on girl-1)."""
     stack = np.stack([np.asarray(m.convert("L")) for m in masks])
+    majority = len(masks) // 2 + 1
     agreed = np.full(stack.shape[1:], 128, np.uint8)
-    agreed[(stack >= SURE_FOREGROUND).all(axis=0)] = 255
-    agreed[(stack <= SURE_BACKGROUND).all(axis=0)] = 0
+    agreed[(stack >= SURE_FOREGROUND).sum(axis=0) >= majority] = 255
+    agreed[(stack <= SURE_BACKGROUND).sum(axis=0) >= majority] = 0
     return Image.fromarray(agreed, "L")
 
 

@@ -8,6 +8,7 @@ from .registry import (
     NpmChunkedSource,
     PackageSource,
     PyPIWheelSource,
+    default_model,
     get_spec,
 )
 from .session import Session, custom_spec
@@ -25,6 +26,7 @@ __all__ = [
     "cache_dir",
     "candidate_paths",
     "custom_spec",
+    "default_model",
     "ensure_model",
     "find_model",
     "get_spec",

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from ..models.registry import ModelSpec
-from .resize import lanczos_resize
+from .resize import bilinear_resize, lanczos_resize
 
 __all__ = ["cloth_masks", "post_process", "saliency_to_mask"]
 
@@ -14,26 +14,30 @@ __all__ = ["cloth_masks", "post_process", "saliency_to_mask"]
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 
 
-def saliency_to_mask(saliency: np.ndarray, spec: ModelSpec, size: tuple[int, int]) -> Image.Image:
+def saliency_to_mask(
+    saliency: np.ndarray, spec: ModelSpec, size: tuple[int, int], *, fast: bool = False
+) -> Image.Image:
     """Min-max normalise one (H, W) saliency map to 0..255 and resize it to `size` (w, h);
     a probability map (see `Kind.probability`) is only scaled to 0..255.
 
     The float-to-byte step truncates rather than rounds, and the resize is
     LANCZOS, as in rembg, so masks agree with it. A constant map (no contrast at
-    all) yields an empty mask instead of rembg's division by zero.
+    all) yields an empty mask instead of rembg's division by zero. fast: a bilinear resize
+    instead (the fast path's; half LANCZOS's time, no ringing at the edge).
     """
+    resize = bilinear_resize if fast else lanczos_resize
     pred: np.ndarray = saliency.astype(np.float32, copy=False)
     if spec.sigmoid:
         pred = 1 / (1 + np.exp(-pred))
     if spec.traits.probability:
         levels = np.rint(np.clip(np.nan_to_num(pred), 0, 1) * 255).astype(np.uint8)
-        return lanczos_resize(Image.fromarray(levels, "L"), size)
+        return resize(Image.fromarray(levels, "L"), size)
     high, low = pred.max(), pred.min()
     if not np.isfinite(high - low) or high == low:
         levels = np.zeros(pred.shape, dtype=np.uint8)
     else:
         levels = (np.clip((pred - low) / (high - low), 0, 1) * 255).astype(np.uint8)
-    return lanczos_resize(Image.fromarray(levels, "L"), size)
+    return resize(Image.fromarray(levels, "L"), size)
 
 
 #: u2net_cloth_seg's classes: 0 background, 1 upper body, 2 lower body, 3 full body.

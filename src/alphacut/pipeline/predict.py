@@ -28,10 +28,12 @@ def predict_mask_batch(
     """`predict_mask` for several images in one model run (a dynamic-batch session). `run`:
     what runs the prepared batch instead of `session.run` (a server's micro-batcher, which
     may join it with other requests' images)."""
-    batch = np.concatenate([prepare(i, session.spec) for i in images])
+    fast = session.runtime.fast  # an INT8 model: parity with rembg no longer binds
+    batch = np.concatenate([prepare(i, session.spec, fast=fast) for i in images])
     saliency = (run or session.run)(batch)
     return [
-        saliency_to_mask(s, session.spec, i.size) for s, i in zip(saliency, images, strict=True)
+        saliency_to_mask(s, session.spec, i.size, fast=fast)
+        for s, i in zip(saliency, images, strict=True)
     ]
 
 

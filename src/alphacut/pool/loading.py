@@ -11,7 +11,7 @@ from ..graphs.fast import fast_model_path
 from ..models.backends import check_providers
 from ..models.fetch import ProgressCallback
 from ..models.policy import ModelPolicy
-from ..models.registry import DEFAULT_MODEL, ModelSpec, get_spec
+from ..models.registry import ModelSpec, default_model, get_spec
 from ..models.session import Session, custom_spec
 from ..options import RuntimeOptions
 
@@ -62,7 +62,7 @@ def load_session(
                 description=f"custom model from {path}",
             )
         return _session_class(spec)(spec, path, runtime)
-    spec = model if isinstance(model, ModelSpec) else get_spec(model or DEFAULT_MODEL)
+    spec = model if isinstance(model, ModelSpec) else get_spec(model or default_model())
     path = policy.model_file(spec)
     if runtime.fast:
         path = fast_model_path(spec, path)

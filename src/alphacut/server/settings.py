@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .._system import thread_share, usable_cores
 from ..errors import OptionsError
+from ..models.registry import default_model
 from ..options import DEFAULT_MAX_PIXELS, RuntimeOptions
 
 __all__ = ["ServerSettings", "load_api_keys"]
@@ -45,7 +46,7 @@ class ServerSettings:
     that would pass it fails as VideoTooLarge).
     """
 
-    default_model: str = "u2netp"
+    default_model: str = field(default_factory=default_model)
     models: tuple[str, ...] | None = None
     allow_downloads: bool = False
     workers: int = field(default_factory=usable_cores)

@@ -11,7 +11,7 @@ const FLAGS = ["only_mask", "post_process_mask", "alpha_matting"];
 export const config = {
   max_upload_bytes: 25 * 1024 * 1024,
   auth_required: false,
-  default_model: "u2netp",
+  default_model: "u2net",
   formats: ["png", "webp", "jpeg"],
   video: false,
   video_max_upload_bytes: 512 * 1024 * 1024,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alphacut import ModelNotFound, Remover, RemoveOptions, remove
+from alphacut import ModelNotFound, RemoveOptions, Remover, remove
 from alphacut.metrics import mask_iou
 from alphacut.models import DEFAULT_MODEL, default_model
 from alphacut.server import ServerSettings

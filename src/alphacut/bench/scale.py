@@ -152,7 +152,16 @@ def main(argv: list[str] | None = None) -> int:
                 for name in runs if index % 2 == 0 else list(reversed(runs)):
                     out = Path(work) / "out"
                     shutil.rmtree(out, ignore_errors=True)
-                    command = [alphacut, "-q", "remove", "-m", "u2netp", str(photos), "-o", str(out)]
+                    command = [
+                        alphacut,
+                        "-q",
+                        "remove",
+                        "-m",
+                        "u2netp",
+                        str(photos),
+                        "-o",
+                        str(out),
+                    ]
                     command += ["--no-progress", *flags]
                     if name == "ray, own local cluster":
                         times[name].append(_timed([*command, "--engine", "ray"], env))

@@ -4,6 +4,7 @@ and `alphacut truth` / `alphacut compare` end to end on real photos and real mod
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,12 @@ def test_truth_then_compare_end_to_end(tmp_path: Path) -> None:
     assert "| `u2netp` |" in markdown
     assert "| `selfie` |" in markdown
     assert "Not measured here" in markdown
+    verdict = re.search(
+        r"by the rule .*: `(u2netp|selfie)`, at (\d\.\d{3})× u2netp's SAD", markdown
+    )
+    assert verdict, markdown
+    assert (verdict[1] == "u2netp") == (verdict[2] == "1.000")
+    assert "alphacut's default model is `u2netp`" in markdown  # the suite's ALPHACUT_MODEL
     assert "| `u2netp` | 1.000 |" in markdown  # agreement on the real photo: a matrix
     agreement = json.loads((report / "metrics.json").read_text())["agreement"]
     assert list(agreement) == ["u2netp ~ selfie"]

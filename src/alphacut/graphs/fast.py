@@ -53,7 +53,8 @@ def fast_model_path(spec: ModelSpec, source: Path, *, build: bool = True) -> Pat
         from .int8 import quantize_model
 
         log.warning(
-            "building the INT8 model for --fast from %s (once; about 20 s for u2netp)", spec.name
+            "building the INT8 model for --fast from %s (once; 20 s for u2netp, minutes for u2net)",
+            spec.name,
         )
         quantize_model(source, calibration_folder(), target)
     return target

@@ -146,6 +146,24 @@ RECIPES: dict[str, QuantRecipe] = {
             "Conv_920",
         ),
     ),
+    # u2net's search (docs/int8.md; 23 calibration photos, 796 s on 2 AVX2 cores): the first
+    # conv, then the same two bias-dominated decoder units as u2netp's. Calibration IoU
+    # against FP32 0.965 -> 0.997 (worst 0.895 -> 0.993) at 1.93x the model's speed.
+    "u2net": QuantRecipe(
+        float_nodes=(
+            "Conv_0",
+            "Conv_898",
+            "Relu_899",
+            "Resize_918",
+            "Concat_919",
+            "Conv_920",
+            "Conv_765",
+            "Relu_766",
+            "Resize_785",
+            "Concat_786",
+            "Conv_787",
+        ),
+    ),
 }
 
 

@@ -3,6 +3,8 @@ rebuilt when stale, and run on OpenVINO (installed by alphacut[fast]) with masks
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from alphacut import RemoveOptions, Remover, new_session
+from alphacut._system import int8_dot_product
 from alphacut.cli.main import cli
 from alphacut.errors import OptionsError
-from alphacut.graphs.fast import calibration_folder, fast_model_path, is_current
+from alphacut.graphs.fast import calibration_folder, fast_model_path, fast_recipe, is_current
 from alphacut.graphs.quantize import (
     calibration_digest,
     calibration_files,
@@ -34,9 +37,12 @@ def test_fast_session_builds_over_a_corrupt_copy_caches_and_reuses_it(
     (fast_cache / "u2netp.int8.onnx").write_bytes(b"not a model")  # an interrupted old build
     fast = new_session("u2netp", fast=True)
     assert fast.path == fast_cache / "u2netp.int8.onnx"
-    assert fast.backend == "openvino"
-    assert fast.description.startswith("u2netp INT8 on OpenVINO")
+    # OpenVINO where the CPU has an 8-bit dot product, else ONNX Runtime with 7-bit weights.
+    runtime = "OpenVINO" if int8_dot_product() else "ONNX Runtime"
+    assert fast.backend == ("openvino" if int8_dot_product() else "onnxruntime")
+    assert fast.description.startswith(f"u2netp INT8 on {runtime}")
     provenance = read_provenance(fast.path)
+    assert json.loads(provenance["recipe"])["reduce_range"] is not int8_dot_product()
     shipped = calibration_files(calibration_folder())
     assert len(shipped) >= 20
     assert provenance["calibration_digest"] == calibration_digest(shipped)
@@ -64,6 +70,12 @@ def test_a_copy_of_another_source_is_stale(
     current = new_session("u2netp", fast=True)
     spec, source = resolve_source("u2netp")
     assert is_current(current.path, source)
+    # Made for this CPU; a copy with the other weight range (from a machine with or without
+    # VNNI, on a shared cache) is stale here.
+    recipe = fast_recipe(spec)
+    assert is_current(current.path, source, recipe)
+    other = dataclasses.replace(recipe, reduce_range=not recipe.reduce_range)
+    assert not is_current(current.path, source, other)
     changed = tmp_path / "u2netp.onnx"
     changed.write_bytes(source.read_bytes() + b"\0")
     assert not is_current(current.path, changed)
@@ -80,7 +92,8 @@ def test_fast_on_the_command_line_says_what_it_runs(
         cli, ["remove", str(tmp_path / "rocket.png"), "-o", str(tmp_path / "out.png"), "--fast"]
     )
     assert result.exit_code == 0, result.output
-    assert "fast path: u2netp INT8 on OpenVINO" in result.output
+    runtime = "OpenVINO" if int8_dot_product() else "ONNX Runtime"
+    assert f"fast path: u2netp INT8 on {runtime}" in result.output
     assert (tmp_path / "out.png").is_file()
 
 

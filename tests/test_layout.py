@@ -158,7 +158,7 @@ def test_the_layer_check_finds_an_upward_import_and_a_circle() -> None:
 #: Where the library may read the environment below its edges: each options type's
 #: `from_env`, and two facts about this machine that others' variables decide (the cache
 #: directory XDG names, and the CPU features oneDNN may use).
-_ENV_READERS = {"from_env", "cache_home", "int8_dot_product"}
+_ENV_READERS = {"from_env", "cache_home", "int8_dot_product", "default_model"}
 _EDGES = {"cli", "server", "engines", "bench"}
 
 

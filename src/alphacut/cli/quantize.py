@@ -64,7 +64,12 @@ class NodeListType(click.ParamType):  # type: ignore[type-arg]
     help="Weight type; s8 by default.",
 )
 @click.option("--per-tensor", is_flag=True, help="One weight scale per tensor, not per channel.")
-@click.option("--reduce-range", is_flag=True, help="7-bit weights (for CPUs without VNNI).")
+@click.option(
+    "--reduce-range/--full-range",
+    default=None,
+    help="7-bit weights, which a CPU without VNNI or AMX needs (its 8-bit sums saturate); "
+    "--full-range for one that has them. [default: what this CPU needs]",
+)
 @click.option("--symmetric-activations", is_flag=True, help="Activation zero point fixed at 0.")
 @click.option("--no-equalize", is_flag=True, help="Skip channel equalisation.")
 @click.option("--no-exact-input", is_flag=True, help="Quantise the normalised input as it comes.")
@@ -99,7 +104,7 @@ def quantize_command(
     activations: str | None,
     weights: str | None,
     per_tensor: bool,
-    reduce_range: bool,
+    reduce_range: bool | None,
     symmetric_activations: bool,
     no_equalize: bool,
     no_exact_input: bool,
@@ -116,6 +121,7 @@ def quantize_command(
     """
     import dataclasses
 
+    from .._system import int8_dot_product
     from ..graphs.int8 import quantize_model
     from ..graphs.quantize import calibration_files, recipe_for, resolve_source
     from ..graphs.quantize_input import PIXELS
@@ -131,7 +137,7 @@ def quantize_command(
     changes = {key: value for key, value in changes.items() if value is not None}
     flags = {
         "per_channel": not per_tensor,
-        "reduce_range": reduce_range,
+        "reduce_range": (not int8_dot_product()) if reduce_range is None else reduce_range,
         "symmetric_activations": symmetric_activations,
         "equalize": not no_equalize,
         "exact_input": not no_exact_input,

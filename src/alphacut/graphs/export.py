@@ -72,10 +72,13 @@ def _tolerance(source: Path) -> float:
     """How far the .ort output may stray from the source's on the probe. Float models must
     agree to 1e-3. In INT8 ones the converter may fuse Q/DQ pairs differently from a live
     session, and a requantisation rounded the other way moves the mask by up to a grey
-    level, so two grey levels of the 8-bit mask are allowed."""
+    level, so two grey levels of the 8-bit mask are allowed; three on a CPU without an 8-bit
+    dot product, whose 7-bit kernels round differently again (measured 2.3 levels on an
+    AVX2-only AMD EPYC)."""
+    from .._system import int8_dot_product
     from .quantize_graph import require_onnx
 
     model = require_onnx().load(str(source), load_external_data=False)
     if any(node.op_type in _QUANTIZED_OPS for node in model.graph.node):
-        return 2 / 255
+        return (2 if int8_dot_product() else 3) / 255
     return 1e-3
